@@ -1,0 +1,33 @@
+# Two commands on a fresh machine with python3, pip and make:
+#   make demo   - create .venv, install, run the main job on the embedded demo data
+#   make test   - create/update .venv and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench bench-10k dev clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/eudr demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_analyze.py --plots 1124
+
+bench-10k: $(STAMP)
+	$(BIN)/python bench/bench_analyze.py --plots 10000
+
+dev: $(STAMP)
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .eudr-data .pytest_cache

@@ -1,0 +1,171 @@
+"""The ``eudr`` command.
+
+    eudr analyze PLOTS.geojson --sources DIR [--harvest-date YYYY-MM-DD] [--commodity NAME] [--out FILE]
+    eudr demo [--out-dir DIR]
+
+Exit codes: 0 done (plots that failed carry an ``error``), 2 unusable input (one line on
+stderr saying what and where)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from eudr_pipeline.config import get_settings
+from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
+from eudr_pipeline.core.intake import IntakeError, parse_date, request_from_feature
+from eudr_pipeline.layers.source_directory import LayerSourceError, open_layer_set
+
+
+class InputFileError(ValueError):
+    """A plots file that cannot be read as GeoJSON features."""
+
+
+def read_features(path: Path) -> list[Any]:
+    """The features of a GeoJSON FeatureCollection (or a single Feature) file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot read ({exc})") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    if isinstance(doc, dict) and doc.get("type") == "Feature":
+        return [doc]
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise InputFileError(f"{path}: not a GeoJSON FeatureCollection (no 'features' list)")
+    if not doc["features"]:
+        raise InputFileError(f"{path}: the FeatureCollection has no features")
+    return doc["features"]
+
+
+def run_analysis(
+    plots: Path,
+    sources: Path,
+    harvest_date: dt.date | None = None,
+    commodity: str | None = None,
+    options: AnalysisOptions | None = None,
+    show_progress: bool = True,
+) -> list[PlotResult]:
+    """Analyse every feature of ``plots`` against the layer source directory ``sources``;
+    one result per feature, in input order."""
+    features = read_features(plots)
+    layers = open_layer_set(sources)
+    today = dt.date.today()
+    requests = [request_from_feature(f, i, harvest_date, commodity, today=today) for i, f in enumerate(features)]
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(requests), file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
+    try:
+        return analyze_plots(requests, layers, options or get_settings().analysis_options(),
+                             progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+        layers.close()
+
+
+def _write_results(results: list[PlotResult], out: Path | None) -> None:
+    doc = json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1)
+    if out is None:
+        sys.stdout.write(doc + "\n")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(doc + "\n", encoding="utf-8")
+        tmp.replace(out)
+
+
+def results_table(results: list[PlotResult]) -> str:
+    """A fixed-width per-plot table: area, forest 2020, loss after 2020, degradation,
+    protected/indigenous overlap, risk (or the plot's error)."""
+    head = f"{'plot':<10} {'area ha':>9} {'forest ha':>9} {'loss ha':>8} {'logging':>8} {'PA ha':>7} {'IL ha':>7}  risk"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.plot_id:<10} {'error: ' + r.error}")
+            continue
+        a = r.analysis or {}
+        pa = a["protected_areas"]["protected_area_overlap_summary"]["total_overlap_area_ha"]
+        il = a["indigenous_land"]["indigenous_land_overlap_summary"]["total_overlap_area_ha"]
+        log = a["logging_area"]
+        lines.append(
+            f"{r.plot_id:<10} {r.area_ha:>9.3f} {a['forest_area_2020']:>9.3f} {a['deforestation']['total_jrc']:>8.3f} "
+            f"{'n/a' if log is None else f'{log:.3f}':>8} {pa:>7.3f} {il:>7.3f}  {a['risk_level']}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    harvest = None
+    if args.harvest_date:
+        try:
+            harvest = parse_date(args.harvest_date, "--harvest-date")
+        except IntakeError as exc:
+            return _fail(str(exc))
+    t0 = time.perf_counter()
+    try:
+        results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity)
+    except (InputFileError, LayerSourceError) as exc:
+        return _fail(str(exc))
+    _write_results(results, Path(args.out) if args.out else None)
+    failed = sum(1 for r in results if r.error)
+    print(f"{len(results)} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
+          + (f"; results in {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eudr_pipeline.demo import write_demo
+
+    out_dir = Path(args.out_dir) if args.out_dir else get_settings().demo_dir()
+    sources, plots = write_demo(out_dir)
+    results = run_analysis(plots, sources, show_progress=False)
+    out = out_dir / "results.json"
+    _write_results(results, out)
+    print(results_table(results))
+    print()
+    print(f"layer sources: {sources}")
+    print(f"plots:         {plots}")
+    print(f"results:       {out}")
+    return 0
+
+
+def _fail(msg: str) -> int:
+    print(f"eudr: {msg}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eudr", description="EUDR due-diligence pipeline")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse the plots of a GeoJSON file against a layer source directory")
+    a.add_argument("plots", help="GeoJSON FeatureCollection, one plot per feature")
+    a.add_argument("--sources", required=True, help="layer source directory (analysis.md section 1)")
+    a.add_argument("--harvest-date", help="YYYY-MM-DD; overrides the plots' own harvest dates")
+    a.add_argument("--commodity", choices=COMMODITIES, help="overrides the plots' own commodity")
+    a.add_argument("--out", help="write the JSON array here instead of stdout")
+    a.set_defaults(func=cmd_analyze)
+    d = sub.add_parser("demo", help="generate the embedded demo data and analyse it")
+    d.add_argument("--out-dir", help="where to write (default: $EUDR_DATA_DIR/demo)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

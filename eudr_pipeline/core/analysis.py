@@ -1,0 +1,398 @@
+"""The per-plot EUDR analysis (analysis.md section 3): raster metrics computed in batches
+of plots with exact coverage fractions and ellipsoidal cell areas, vector overlaps, risk.
+
+Sum over the plot of a condition = sum_c f(c) * A(c) * [condition(c)] / 10000 (ha), where
+f is the exact coverage fraction and A the WGS84 area of the lat/lon cell. Metrics that
+combine layers on different grids are evaluated on the finest grid, coarser layers
+sampled at the centre of each fine cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from eudr_pipeline import __version__
+from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
+from eudr_pipeline.core.geometry import geodesic_area_ha
+from eudr_pipeline.core.grid import Grid
+from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
+from eudr_pipeline.core.rasters import RasterLayer
+from eudr_pipeline.core.risk import RiskRule, assess_risk
+
+FIRST_YEAR = 2021  # first year after the EUDR cut-off (2020-12-31)
+CHECK_TYPES = ("eudr", "protected-area", "indigenous-land")
+COMMODITIES = ("wood", "soy", "cocoa", "coffee", "palm_oil", "beef", "rubber")
+
+
+@dataclass
+class LayerSet:
+    """The layer versions an analysis reads. forest_2020 (jrc_gfc2020) and loss_year
+    (hansen lossyear) are required for the eudr check; the rest are optional."""
+
+    forest_2020: RasterLayer | None
+    loss_year: RasterLayer | None
+    loss_last_year: int
+    tree_cover_2000: RasterLayer | None = None
+    degradation_year: RasterLayer | None = None
+    protected_areas: VectorLayer | None = None
+    indigenous_lands: VectorLayer | None = None
+
+    def rasters(self) -> list[RasterLayer]:
+        return [r for r in (self.forest_2020, self.loss_year, self.tree_cover_2000, self.degradation_year) if r]
+
+    def sources(self) -> list[dict[str, str]]:
+        """[{layer, source_name, data_version}] of every layer in the set."""
+        out = []
+        for layer in [*self.rasters(), self.protected_areas, self.indigenous_lands]:
+            if layer is not None:
+                out.append({"layer": layer.name, "source_name": layer.source_name or layer.name,
+                            "data_version": layer.version})
+        return out
+
+    def version(self) -> str:
+        """Analysis version: code version and the data_version of each layer."""
+        parts = [f"eudr-pipeline/{__version__}"]
+        parts += [f"{s['layer']}/{s['data_version']}" for s in self.sources()]
+        return " ".join(parts)
+
+    def close(self) -> None:
+        for r in self.rasters():
+            r.close()
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Tunables of the analysis. canopy_threshold is in % of tree cover 2000; batch_cells
+    bounds the number of fine-grid window cells processed at once (memory)."""
+
+    canopy_threshold: int = 10
+    risk_rule: RiskRule = RiskRule()
+    batch_cells: int = 4_000_000
+
+
+@dataclass
+class PlotRequest:
+    """One plot to analyse: validated geometry (lon/lat degrees), the analysis end date in
+    force, the commodity, the checks to run; or the intake error that stopped it."""
+
+    plot_id: str
+    geometry: BaseGeometry | None
+    analysis_end: dt.date
+    commodity: str | None = None
+    checks: tuple[str, ...] = ("eudr",)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlotResult:
+    plot_id: str
+    area_ha: float | None
+    analysis: dict[str, Any] | None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"plot_id": self.plot_id, "error": self.error}
+        return {"plot_id": self.plot_id, "area_ha": self.area_ha, "analysis": self.analysis}
+
+
+# ---------------------------------------------------------------- raster metrics
+
+@dataclass
+class RasterMetrics:
+    """Per-plot raster sums for one batch (ha unless stated)."""
+
+    forest_ha: np.ndarray
+    loss_hansen: np.ndarray  # (n, years)
+    loss_jrc: np.ndarray  # (n, years)
+    logging_ha: np.ndarray  # nan where no degradation tile covers the plot
+    forest_nodata_pct: np.ndarray
+    loss_nodata_pct: np.ndarray
+    forest_covered: np.ndarray  # bool: some forest_2020 tile covers the plot
+    loss_covered: np.ndarray
+
+
+def _sample_on(layer: RasterLayer, grid: Grid, cells: CoverageCells) -> tuple[np.ndarray, np.ndarray]:
+    """Values of ``layer`` for cells of ``grid``: the same cell when both grids share a
+    lattice, else the layer cell containing the centre of each grid cell."""
+    if layer.grid.same_lattice(grid):
+        dr = int(round((layer.grid.y0 - grid.y0) / grid.dy))
+        dc = int(round((grid.x0 - layer.grid.x0) / grid.dx))
+        return layer.sample(cells.row + dr, cells.col + dc)
+    return layer.sample_at(grid.col_center_lon(cells.col), grid.row_center_lat(cells.row))
+
+
+def _sum(owner: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(owner, weights=weights, minlength=n)[:n]
+
+
+def _yearly(owner: np.ndarray, year: np.ndarray, weights: np.ndarray, n: int, n_years: int) -> np.ndarray:
+    if n_years <= 0:
+        return np.zeros((n, 0))
+    idx = owner * n_years + np.clip(year - FIRST_YEAR, 0, n_years - 1)
+    return np.bincount(idx, weights=weights, minlength=n * n_years)[: n * n_years].reshape(n, n_years) / 1e4
+
+
+def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, opts: AnalysisOptions) -> RasterMetrics:
+    """Raster sums for plots ``geoms`` ((Multi)Polygons, lon/lat) whose analysis ends in
+    ``end_years``. Loss years run from 2021 to layers.loss_last_year."""
+    n = len(geoms)
+    gfc, loss = layers.forest_2020, layers.loss_year
+    assert gfc is not None and loss is not None
+    n_years = max(layers.loss_last_year - FIRST_YEAR + 1, 0)
+    cache: dict[tuple, CoverageCells] = {}
+
+    def cells_on(grid: Grid) -> CoverageCells:
+        key = (grid.x0, grid.y0, grid.dx, grid.dy)
+        if key not in cache:
+            cache[key] = coverage_cells(geoms, grid)
+        return cache[key]
+
+    # forest 2020 on its own grid
+    cg = cells_on(gfc.grid)
+    wg = cg.fraction * gfc.grid.cell_area_m2(cg.row)
+    fv, fcov = gfc.sample(cg.row, cg.col)
+    forest = fcov & (fv == 1)
+    forest_valid = fcov & ((fv == 0) | (fv == 1))
+    total_g = _sum(cg.owner, wg, n)
+    forest_ha = _sum(cg.owner, wg * forest, n) / 1e4
+    forest_nodata = _sum(cg.owner, wg * ~forest_valid, n)
+    forest_covered = _sum(cg.owner, wg * fcov, n) > 0
+
+    # Hansen series on the loss-year grid
+    ch = cells_on(loss.grid)
+    wh = ch.fraction * loss.grid.cell_area_m2(ch.row)
+    lv, lcov = loss.sample(ch.row, ch.col)
+    lv = lv.astype(np.int64)
+    loss_valid = lcov & (lv != loss.fill) & (lv <= layers.loss_last_year - 2000)
+    year = 2000 + lv
+    in_window = loss_valid & (year >= FIRST_YEAR) & (year <= end_years[ch.owner])
+    canopy_ok = np.ones(ch.fraction.size, dtype=bool)
+    tc = layers.tree_cover_2000
+    if tc is not None:
+        tv, tcov = _sample_on(tc, loss.grid, ch)
+        present = tcov & (tv != tc.fill) & (tv <= 100)
+        canopy_ok = ~present | (tv.astype(np.int64) > opts.canopy_threshold)
+    loss_hansen = _yearly(ch.owner, year, wh * (in_window & canopy_ok), n, n_years)
+    total_h = _sum(ch.owner, wh, n)
+    loss_nodata = _sum(ch.owner, wh * ~loss_valid, n)
+    loss_covered = _sum(ch.owner, wh * lcov, n) > 0
+
+    # JRC series: [loss year] and [forest 2020] on the finer of the two grids
+    if gfc.grid.dx * gfc.grid.dy <= loss.grid.dx * loss.grid.dy:
+        cf, wf, f_forest = cg, wg, forest
+        lfv, lfcov = _sample_on(loss, gfc.grid, cg)
+        lfv = lfv.astype(np.int64)
+        f_year = 2000 + lfv
+        f_in = lfcov & (lfv != loss.fill) & (f_year >= FIRST_YEAR) & (f_year <= end_years[cf.owner]) & (
+            lfv <= layers.loss_last_year - 2000)
+    else:
+        cf, wf, f_year, f_in = ch, wh, year, in_window
+        gv, gcov = _sample_on(gfc, loss.grid, ch)
+        f_forest = gcov & (gv == 1)
+    loss_jrc = _yearly(cf.owner, f_year, wf * (f_in & f_forest), n, n_years)
+
+    # degradation (JRC TMF DegradationYear = the year)
+    logging_ha = np.full(n, np.nan)
+    deg = layers.degradation_year
+    if deg is not None:
+        ct = cells_on(deg.grid)
+        wt = ct.fraction * deg.grid.cell_area_m2(ct.row)
+        dv, dcov = deg.sample(ct.row, ct.col)
+        dv = dv.astype(np.int64)
+        degraded = dcov & (dv != deg.fill) & (dv > 2020) & (dv <= end_years[ct.owner])
+        covered = _sum(ct.owner, wt * dcov, n) > 0
+        logging_ha = np.where(covered, _sum(ct.owner, wt * degraded, n) / 1e4, np.nan)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return RasterMetrics(
+            forest_ha=forest_ha,
+            loss_hansen=loss_hansen,
+            loss_jrc=loss_jrc,
+            logging_ha=logging_ha,
+            forest_nodata_pct=np.where(total_g > 0, 100 * forest_nodata / total_g, 100.0),
+            loss_nodata_pct=np.where(total_h > 0, 100 * loss_nodata / total_h, 100.0),
+            forest_covered=forest_covered,
+            loss_covered=loss_covered,
+        )
+
+
+# ---------------------------------------------------------------- assembly
+
+def _r(x: float, nd: int = 6) -> float:
+    return float(round(float(x), nd))
+
+
+def _pct(part: float, whole: float) -> float:
+    return _r(100.0 * part / whole, 4) if whole > 0 else 0.0
+
+
+def _protected_block(ov: Overlap, area_ha: float, layer: VectorLayer | None) -> dict[str, Any]:
+    details = []
+    for rec, ha in ov.details:
+        details.append({**rec, "overlap_area_ha": _r(ha)})
+    legal = most_restrictive([d["extractive_activity_legality"] for d in details])
+    return {
+        "protected_area_overlap_summary": {
+            "protected_area_overlap": ov.total_ha > 0,
+            "total_overlap_percentage": _pct(ov.total_ha, area_ha),
+            "total_overlap_area_ha": _r(ov.total_ha),
+            "most_restrictive_extractive_activity_legality": legal,
+        },
+        "protected_area_details": details,
+        "sources": [layer.source()] if layer is not None else [],
+    }
+
+
+def _indigenous_block(ov: Overlap, area_ha: float, layer: VectorLayer | None) -> dict[str, Any]:
+    details = [{**rec, "overlap_area_ha": _r(ha)} for rec, ha in ov.details]
+    return {
+        "indigenous_land_overlap_summary": {
+            "indigenous_land_overlap": ov.total_ha > 0,
+            "total_overlap_percentage": _pct(ov.total_ha, area_ha),
+            "total_overlap_area_ha": _r(ov.total_ha),
+        },
+        "indigenous_land_details": details,
+        "sources": [layer.source()] if layer is not None else [],
+    }
+
+
+def _years(end_year: int, last_year: int) -> list[int]:
+    return list(range(FIRST_YEAR, min(end_year, last_year) + 1))
+
+
+def _batches(geoms: list[BaseGeometry], budget: int, grid: Grid | None) -> Iterable[list[int]]:
+    """Indices of plots grouped into batches of at most ``budget`` window cells on
+    ``grid`` (spatially sorted so that neighbours share raster reads)."""
+    if not geoms:
+        return []
+    b = shapely.bounds(np.asarray(geoms, dtype=object))
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    order = np.lexsort((cx, np.floor(cy / 0.05)))
+    dx, dy = (grid.dx, grid.dy) if grid else (1e-4, 1e-4)
+    cells = ((b[:, 2] - b[:, 0]) / dx + 2) * ((b[:, 3] - b[:, 1]) / dy + 2)
+    batch: list[int] = []
+    used = 0.0
+    out = []
+    for i in order.tolist():
+        if batch and used + cells[i] > budget:
+            out.append(batch)
+            batch, used = [], 0.0
+        batch.append(i)
+        used += cells[i]
+    if batch:
+        out.append(batch)
+    return out
+
+
+def analyze_plots(
+    requests: list[PlotRequest],
+    layers: LayerSet,
+    opts: AnalysisOptions = AnalysisOptions(),
+    progress: Callable[[int], None] | None = None,
+) -> list[PlotResult]:
+    """Analyse every plot request; results in the order of ``requests``. A plot that fails
+    (intake error, no forest/loss tile covers it) gets an error; the others are analysed."""
+    results: list[PlotResult | None] = [None] * len(requests)
+    ok = []
+    for i, req in enumerate(requests):
+        if req.error is not None or req.geometry is None:
+            results[i] = PlotResult(req.plot_id, None, None, req.error or "no geometry")
+        else:
+            ok.append(i)
+    raster_idx = [i for i in ok if "eudr" in requests[i].checks]
+    missing = [name for name, lyr in (("jrc_gfc2020", layers.forest_2020), ("hansen_gfc lossyear", layers.loss_year)) if lyr is None]
+    if raster_idx and missing:
+        for i in raster_idx:
+            results[i] = PlotResult(requests[i].plot_id, None, None, f"layer source has no {', '.join(missing)}")
+        ok = [i for i in ok if i not in set(raster_idx)]
+        raster_idx = []
+    sources = layers.sources()
+    version = layers.version()
+    fine = None
+    if layers.forest_2020 is not None and layers.loss_year is not None:
+        fine = min((layers.forest_2020.grid, layers.loss_year.grid), key=lambda g: g.dx * g.dy)
+    done = 0
+    for batch_pos in _batches([requests[i].geometry for i in ok], opts.batch_cells, fine):
+        idx = [ok[k] for k in batch_pos]
+        geoms = np.array([requests[i].geometry for i in idx], dtype=object)
+        areas = np.array([geodesic_area_ha(g) for g in geoms])
+        eudr_mask = np.array(["eudr" in requests[i].checks for i in idx])
+        metrics = None
+        if eudr_mask.any():
+            end_years = np.array([requests[i].analysis_end.year for i in idx], dtype=np.int64)
+            metrics = raster_metrics(geoms, end_years, layers, opts)
+        pa = overlaps(geoms, layers.protected_areas)
+        il = overlaps(geoms, layers.indigenous_lands)
+        for k, i in enumerate(idx):
+            results[i] = _assemble(requests[i], float(areas[k]), metrics, k, pa[k], il[k], layers, opts, sources, version)
+        done += len(idx)
+        if progress:
+            progress(len(idx))
+    return [r for r in results if r is not None]
+
+
+def _assemble(req: PlotRequest, area_ha: float, m: RasterMetrics | None, k: int, pa: Overlap, il: Overlap,
+              layers: LayerSet, opts: AnalysisOptions, sources: list[dict], version: str) -> PlotResult:
+    end = req.analysis_end.isoformat()
+    a: dict[str, Any] = {"analysisEnd": end, "analysis_end": end, "areaHa": _r(area_ha), "version": version,
+                         "sources": sources, "commodity": req.commodity, "checks": list(req.checks)}
+    if req.warnings:
+        a["warnings"] = list(req.warnings)
+    prohibited: list[str] = []
+    if "eudr" in req.checks or "protected-area" in req.checks:
+        a["protected_areas"] = _protected_block(pa, area_ha, layers.protected_areas)
+        a["protectedAreas"] = [[d["area_name"], d["overlap_area_ha"]] for d in a["protected_areas"]["protected_area_details"]]
+        prohibited = [d["area_name"] or d["area_id"] for d in a["protected_areas"]["protected_area_details"]
+                      if d["extractive_activity_legality"] == "prohibited"]
+    if "eudr" in req.checks or "indigenous-land" in req.checks:
+        a["indigenous_land"] = _indigenous_block(il, area_ha, layers.indigenous_lands)
+        a["indigenous_overlap"] = {
+            "total_overlap_area": _r(il.total_ha),
+            "overlapping_territories": [rec.get("name") for rec, _ in il.details],
+            "overlap_percentage": _pct(il.total_ha, area_ha),
+        }
+    if "eudr" in req.checks:
+        assert m is not None
+        if not m.forest_covered[k]:
+            return PlotResult(req.plot_id, _r(area_ha), None,
+                              f"no jrc_gfc2020 tile covers this plot (layer covers {_fmt_bounds(layers.forest_2020)})")
+        if not m.loss_covered[k]:
+            return PlotResult(req.plot_id, _r(area_ha), None,
+                              f"no hansen_gfc lossyear tile covers this plot (layer covers {_fmt_bounds(layers.loss_year)})")
+        years = _years(req.analysis_end.year, layers.loss_last_year)
+        yearly = {str(y): _r(m.loss_hansen[k, y - FIRST_YEAR]) for y in years}
+        yearly_jrc = {str(y): _r(m.loss_jrc[k, y - FIRST_YEAR]) for y in years}
+        total = float(sum(m.loss_hansen[k, y - FIRST_YEAR] for y in years))
+        total_jrc = float(sum(m.loss_jrc[k, y - FIRST_YEAR] for y in years))
+        forest = float(m.forest_ha[k])
+        loss_pct = 100.0 * total_jrc / area_ha if area_ha > 0 else 0.0
+        level, reason = assess_risk(total_jrc, loss_pct, prohibited, opts.risk_rule)
+        a.update({
+            "forest_area_2020": _r(forest),
+            "forest_percentage_2020": _pct(forest, area_ha),
+            "deforestation": {"total_yearly": yearly, "total_yearly_jrc": yearly_jrc,
+                              "total": _r(total), "total_jrc": _r(total_jrc)},
+            "deforestation_percentage": _r(loss_pct, 4),
+            "logging_area": None if np.isnan(m.logging_ha[k]) else _r(m.logging_ha[k]),
+            "risk_level": level,
+            "risk_reason": reason,
+            "canopy_threshold": opts.canopy_threshold,
+            "nodata_percentage": {"jrc_gfc2020": _r(m.forest_nodata_pct[k], 4),
+                                  "hansen_lossyear": _r(m.loss_nodata_pct[k], 4)},
+        })
+    return PlotResult(req.plot_id, _r(area_ha), a)
+
+
+def _fmt_bounds(layer: RasterLayer | None) -> str:
+    if layer is None:
+        return "nothing"
+    w, s, e, n = layer.bounds()
+    return f"lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}"

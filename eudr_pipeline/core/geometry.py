@@ -1,0 +1,192 @@
+"""Plot geometry: GeoJSON intake and validation, point circles, geodesic areas.
+
+Coordinates are [lon, lat] in EPSG:4326 degrees. Areas are hectares on the WGS84
+ellipsoid, computed with pyproj's geodesic polygon area (never shapely ``.area`` on
+degrees, never a sphere).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Geod
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+GEOD = Geod(ellps="WGS84")
+DEFAULT_POINT_HA = 1.0
+MAX_POINT_HA = 4.0
+CIRCLE_VERTICES = 64
+SUPPORTED_TYPES = ("Point", "Polygon", "MultiPolygon")
+
+
+class GeometryError(ValueError):
+    """An invalid plot geometry; the message says what is wrong and where."""
+
+
+@dataclass
+class PlotGeometry:
+    """A validated plot geometry: (Multi)Polygon in lon/lat degrees, and the warnings
+    its intake raised (e.g. low coordinate precision)."""
+
+    geometry: BaseGeometry
+    warnings: list[str] = field(default_factory=list)
+    from_point: bool = False
+
+
+def geodesic_area_ha(geom: BaseGeometry) -> float:
+    """Geodesic area in ha of a (Multi)Polygon in lon/lat degrees on WGS84 (holes
+    subtracted)."""
+    if geom.is_empty:
+        return 0.0
+    oriented = shapely.orient_polygons(geom, exterior_cw=False)
+    area, _ = GEOD.geometry_area_perimeter(oriented)
+    return abs(area) / 10_000.0
+
+
+def point_circle(lon: float, lat: float, area_ha: float, vertices: int = CIRCLE_VERTICES) -> Polygon:
+    """A polygon of ``vertices`` points at one geodesic distance from (lon, lat), the
+    distance chosen so that the polygon's geodesic area is ``area_ha`` hectares."""
+    target_m2 = area_ha * 10_000.0
+    az = np.linspace(0.0, 360.0, vertices, endpoint=False)
+    # regular n-gon of circumradius r has area (n/2) r^2 sin(2 pi / n)
+    r = math.sqrt(target_m2 / (vertices / 2.0 * math.sin(2.0 * math.pi / vertices)))
+    for _ in range(4):
+        lons, lats, _ = GEOD.fwd(np.full(vertices, lon), np.full(vertices, lat), az, np.full(vertices, r))
+        poly = Polygon(zip(lons, lats))
+        area = geodesic_area_ha(poly) * 10_000.0
+        if abs(area - target_m2) <= 1e-9 * target_m2:
+            break
+        r *= math.sqrt(target_m2 / area)
+    return poly
+
+
+def _decimals(x: float) -> int:
+    s = repr(float(x))
+    if "e" in s or "E" in s:
+        mant, exp = s.lower().split("e")
+        d = len(mant.split(".")[1]) if "." in mant else 0
+        return max(d - int(exp), 0)
+    return len(s.split(".")[1]) if "." in s else 0
+
+
+def _position(pos: Any, where: str) -> tuple[float, float]:
+    if not isinstance(pos, (list, tuple)) or len(pos) < 2:
+        raise GeometryError(f"{where}: a position must be [lon, lat], got {pos!r}")
+    lon, lat = pos[0], pos[1]
+    for name, val in (("longitude", lon), ("latitude", lat)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+            raise GeometryError(f"{where}: {name} {val!r} is not a finite number")
+    if not -180.0 <= lon <= 180.0:
+        raise GeometryError(f"{where}: longitude {lon} outside [-180, 180]")
+    if not -90.0 <= lat <= 90.0:
+        raise GeometryError(f"{where}: latitude {lat} outside [-90, 90] (coordinates are [lon, lat])")
+    return float(lon), float(lat)
+
+
+def _ring(coords: Any, where: str) -> list[tuple[float, float]]:
+    if not isinstance(coords, list):
+        raise GeometryError(f"{where}: a ring must be a list of positions")
+    if len(coords) < 4:
+        raise GeometryError(f"{where}: ring has {len(coords)} positions, at least 4 needed")
+    ring = [_position(p, f"{where} position {k}") for k, p in enumerate(coords)]
+    if ring[0] != ring[-1]:
+        raise GeometryError(f"{where}: ring is not closed (first position {list(ring[0])} != last {list(ring[-1])})")
+    return ring
+
+
+def _polygon(coords: Any, where: str) -> Polygon:
+    if not isinstance(coords, list) or not coords:
+        raise GeometryError(f"{where}: empty polygon")
+    rings = [_ring(r, f"{where} ring {k}") for k, r in enumerate(coords)]
+    return Polygon(rings[0], rings[1:])
+
+
+def _check_valid(geom: BaseGeometry, where: str) -> None:
+    if geom.is_empty:
+        raise GeometryError(f"{where}: empty geometry")
+    if isinstance(geom, MultiPolygon) and not geom.is_valid:
+        parts = list(geom.geoms)
+        for k, part in enumerate(parts):
+            _check_valid(part, f"{where} polygon {k}")
+        tree = shapely.STRtree(parts)
+        a, b = tree.query(parts, predicate="intersects")
+        for i, j in zip(a.tolist(), b.tolist()):
+            if i < j and not parts[i].touches(parts[j]) or i < j and parts[i].intersection(parts[j]).length > 0:
+                raise GeometryError(f"{where}: polygons {i} and {j} of the MultiPolygon overlap or share an edge")
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        if reason.startswith("Self-intersection") or reason.startswith("Ring Self-intersection"):
+            raise GeometryError(f"{where}: self-intersecting polygon ({reason})")
+        raise GeometryError(f"{where}: invalid polygon ({reason})")
+
+
+def parse_geometry(geometry: Any, properties: dict | None, where: str) -> PlotGeometry:
+    """Validate one GeoJSON geometry (analysis.md section 2) and return it as a
+    (Multi)Polygon in lon/lat. A Point becomes a circle of ``properties.point_ha`` ha
+    (default 1.0, 0 < point_ha < 4). Raises GeometryError naming ``where`` and the reason."""
+    properties = properties or {}
+    if not isinstance(geometry, dict):
+        raise GeometryError(f"{where}: missing geometry")
+    gtype = geometry.get("type")
+    if gtype not in SUPPORTED_TYPES:
+        raise GeometryError(f"{where}: unsupported geometry type {gtype!r} (expected Point, Polygon or MultiPolygon)")
+    coords = geometry.get("coordinates")
+    if coords is None or (isinstance(coords, list) and len(coords) == 0):
+        raise GeometryError(f"{where}: empty geometry")
+    warnings: list[str] = []
+    if gtype == "Point":
+        lon, lat = _position(coords, f"{where} point")
+        point_ha = properties.get("point_ha", DEFAULT_POINT_HA)
+        if point_ha is None:
+            point_ha = DEFAULT_POINT_HA
+        if isinstance(point_ha, bool) or not isinstance(point_ha, (int, float)) or not math.isfinite(point_ha):
+            raise GeometryError(f"{where}: point_ha {point_ha!r} is not a number")
+        if point_ha > MAX_POINT_HA:
+            raise GeometryError(
+                f"{where}: point_ha {point_ha} ha > {MAX_POINT_HA} ha: EUDR requires a polygon for plots above 4 ha"
+            )
+        if not 0.0 < point_ha < MAX_POINT_HA:
+            raise GeometryError(f"{where}: point_ha {point_ha} out of range (0 < point_ha < {MAX_POINT_HA})")
+        geom: BaseGeometry = point_circle(lon, lat, float(point_ha))
+        flat = [lon, lat]
+        from_point = True
+    else:
+        if gtype == "Polygon":
+            geom = _polygon(coords, where)
+        else:
+            if not isinstance(coords, list):
+                raise GeometryError(f"{where}: MultiPolygon coordinates must be a list of polygons")
+            geom = MultiPolygon([_polygon(p, f"{where} polygon {k}") for k, p in enumerate(coords)])
+        _check_valid(geom, where)
+        flat = shapely.get_coordinates(geom).ravel().tolist()
+        from_point = False
+    most = max((_decimals(x) for x in flat[:2000]), default=0)
+    if most < 6:
+        warnings.append(
+            f"{where}: coordinates have at most {most} decimals (< 6; about {111_000 * 10 ** -most:.2g} m precision)"
+        )
+    return PlotGeometry(geometry=geom, warnings=warnings, from_point=from_point)
+
+
+def plot_geometry(features: list[tuple[Any, dict | None, str]]) -> PlotGeometry:
+    """A plot made of several features: the union of their validated geometries."""
+    parsed = [parse_geometry(g, p, w) for g, p, w in features]
+    if len(parsed) == 1:
+        return parsed[0]
+    union = shapely.union_all([p.geometry for p in parsed])
+    return PlotGeometry(
+        geometry=union,
+        warnings=[w for p in parsed for w in p.warnings],
+        from_point=all(p.from_point for p in parsed),
+    )
+
+
+def centroid_lonlat(geom: BaseGeometry) -> tuple[float, float]:
+    """A representative (lon, lat) of the plot: its centroid in degrees."""
+    c = geom.centroid
+    return float(c.x), float(c.y)

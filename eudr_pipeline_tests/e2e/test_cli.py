@@ -1,0 +1,112 @@
+"""The `eudr` command as a user runs it: a real subprocess, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eudr_pipeline.demo import write_demo
+
+
+def eudr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eudr_pipeline.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, Path]:
+    return write_demo(tmp_path_factory.mktemp("demo"))
+
+
+def test_analyze_writes_one_object_per_feature_in_input_order(demo, tmp_path):
+    sources, plots = demo
+    out = tmp_path / "results.json"
+    p = eudr("analyze", str(plots), "--sources", str(sources), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    results = json.loads(out.read_text())
+    features = json.loads(plots.read_text())["features"]
+    assert [r["plot_id"] for r in results] == [f["properties"]["plot_id"] for f in features]
+    by_id = {r["plot_id"]: r for r in results}
+    assert "self-intersecting" in by_id["demo-09"]["error"]
+    assert "no jrc_gfc2020 tile covers" in by_id["demo-10"]["error"]
+    levels = {r["analysis"]["risk_level"] for r in results if "analysis" in r}
+    assert levels == {"High", "Medium", "Low"}
+    a = by_id["demo-01"]["analysis"]
+    seed_fields = ["analysisEnd", "analysis_end", "risk_level", "forest_percentage_2020", "indigenous_land",
+                   "logging_area", "forest_area_2020", "risk_reason", "version", "areaHa", "protected_areas",
+                   "deforestation", "deforestation_percentage", "protectedAreas", "indigenous_overlap"]
+    assert all(f in a for f in seed_fields)
+    assert set(a["deforestation"]) >= {"total_yearly", "total_yearly_jrc", "total", "total_jrc"}
+    assert a["analysis_end"] == "2024-11-01"
+    assert {s["layer"] for s in a["sources"]} >= {"jrc_gfc2020", "hansen_gfc", "jrc_tmf", "wdpa", "landmark"}
+    assert by_id["demo-08"]["analysis"]["analysis_end"] == "2024-03-15"  # latest of harvest_dates
+    assert "3 failed" not in p.stderr and "2 failed" in p.stderr
+
+
+def test_overrides_act_like_check_config(demo, tmp_path):
+    sources, plots = demo
+    p = eudr("analyze", str(plots), "--sources", str(sources), "--harvest-date", "2022-06-30", "--commodity", "rubber")
+    assert p.returncode == 0, p.stderr
+    results = [r for r in json.loads(p.stdout) if "analysis" in r]
+    assert all(r["analysis"]["analysis_end"] == "2022-06-30" for r in results)
+    assert all(r["analysis"]["commodity"] == "rubber" for r in results)
+    assert all(list(r["analysis"]["deforestation"]["total_yearly"]) == ["2021", "2022"] for r in results)
+
+
+def test_plot_id_from_property_then_id_then_index(tmp_path, demo):
+    sources, _ = demo
+    sq = {"type": "Polygon", "coordinates": [[[-5.29, 6.83], [-5.289, 6.83], [-5.289, 6.831], [-5.29, 6.831], [-5.29, 6.83]]]}
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "fid", "properties": {"plot_id": "pid"}, "geometry": sq},
+        {"type": "Feature", "id": "fid2", "properties": {}, "geometry": sq},
+        {"type": "Feature", "properties": {}, "geometry": sq}]}
+    f = tmp_path / "p.geojson"
+    f.write_text(json.dumps(fc))
+    p = eudr("analyze", str(f), "--sources", str(sources))
+    assert [r["plot_id"] for r in json.loads(p.stdout)] == ["pid", "fid2", "2"]
+
+
+@pytest.mark.parametrize("content, args, message", [
+    (None, [], "no such file"),
+    ("{not json", [], "not JSON (line 1"),
+    ('{"type": "Polygon", "coordinates": []}', [], "not a GeoJSON FeatureCollection"),
+    ('{"type": "FeatureCollection", "features": []}', [], "has no features"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--harvest-date", "2024-13-01"], "is not a valid date"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--sources", "/nonexistent/dir"], "does not exist"),
+])
+def test_bad_files_exit_2_with_one_line(tmp_path, demo, content, args, message):
+    sources, _ = demo
+    f = tmp_path / "plots.geojson"
+    if content is not None:
+        f.write_text(content)
+    argv = ["analyze", str(f)]
+    argv += args if "--sources" in args else ["--sources", str(sources), *args]
+    p = eudr(*argv)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], p.stderr
+    assert p.stdout == ""
+
+
+def test_corrupt_tile_is_named(tmp_path, demo):
+    sources, plots = demo
+    import shutil
+
+    bad = tmp_path / "sources"
+    shutil.copytree(sources, bad)
+    tile = next((bad / "hansen_gfc").rglob("*lossyear*.tif"))
+    tile.write_bytes(b"this is not a tiff")
+    p = eudr("analyze", str(plots), "--sources", str(bad))
+    assert p.returncode == 2 and tile.name in p.stderr
+
+
+def test_demo_prints_the_table_and_paths(tmp_path):
+    p = eudr("demo", "--out-dir", str(tmp_path / "d"))
+    assert p.returncode == 0, p.stderr
+    assert "High" in p.stdout and "Medium" in p.stdout and "Low" in p.stdout
+    assert str(tmp_path / "d" / "results.json") in p.stdout
+    assert len(json.loads((tmp_path / "d" / "results.json").read_text())) == 10
