@@ -1,19 +1,25 @@
-"""All settings in one typed place. Every field can be set by an ``EUDR_<NAME>``
-environment variable (e.g. ``EUDR_DATA_DIR``, ``EUDR_CANOPY_THRESHOLD``)."""
+"""All settings in one typed place. Every field can be set by an ``EUDR_<FIELD>``
+environment variable (e.g. ``EUDR_DATA_DIR``, ``EUDR_CANOPY_THRESHOLD``); a value that does
+not parse as the field's type is an error naming the variable."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any, Mapping
 
 from eudr_pipeline.core.analysis import AnalysisOptions
 from eudr_pipeline.core.risk import RiskRule
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EUDR_", extra="ignore")
+class SettingsError(ValueError):
+    """An EUDR_* environment variable has a value of the wrong type."""
 
+
+@dataclass(frozen=True)
+class Settings:
     data_dir: Path = Path(".eudr-data")
     """Everything the deployment writes (demo data, results, stores)."""
     layer_sources: Path | None = None
@@ -27,6 +33,16 @@ class Settings(BaseSettings):
     risk_medium_if_prohibited_protected_area: bool = True
     batch_cells: int = 4_000_000
     """Fine-grid window cells per analysis batch (about 60 bytes of memory each)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"EUDR_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(raw, f.type, f"EUDR_{f.name.upper()}")
+        return cls(**values)
 
     def demo_dir(self) -> Path:
         return self.data_dir / "demo"
@@ -45,5 +61,25 @@ class Settings(BaseSettings):
         )
 
 
+def _parse(raw: str, type_name: Any, var: str) -> Any:
+    t = str(type_name)
+    try:
+        if t.startswith("Path"):
+            return Path(raw) if raw else None
+        if t == "int":
+            return int(raw)
+        if t == "float":
+            return float(raw)
+        if t == "bool":
+            if raw.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a valid {t}") from None
+    return raw
+
+
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_env()

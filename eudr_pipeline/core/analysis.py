@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from eudr_pipeline import __version__
 from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
-from eudr_pipeline.core.geometry import geodesic_area_ha
+from eudr_pipeline.core.geometry import geodesic_areas_ha
 from eudr_pipeline.core.grid import Grid
 from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
@@ -323,7 +323,7 @@ def analyze_plots(
     for batch_pos in _batches([requests[i].geometry for i in ok], opts.batch_cells, fine):
         idx = [ok[k] for k in batch_pos]
         geoms = np.array([requests[i].geometry for i in idx], dtype=object)
-        areas = np.array([geodesic_area_ha(g) for g in geoms])
+        areas = geodesic_areas_ha(geoms)
         eudr_mask = np.array(["eudr" in requests[i].checks for i in idx])
         metrics = None
         if eudr_mask.any():

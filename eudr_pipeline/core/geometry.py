@@ -41,11 +41,33 @@ class PlotGeometry:
 def geodesic_area_ha(geom: BaseGeometry) -> float:
     """Geodesic area in ha of a (Multi)Polygon in lon/lat degrees on WGS84 (holes
     subtracted)."""
-    if geom.is_empty:
-        return 0.0
-    oriented = shapely.orient_polygons(geom, exterior_cw=False)
-    area, _ = GEOD.geometry_area_perimeter(oriented)
-    return abs(area) / 10_000.0
+    return float(geodesic_areas_ha(np.array([geom], dtype=object))[0])
+
+
+def geodesic_areas_ha(geoms: np.ndarray) -> np.ndarray:
+    """Geodesic areas in ha of many (Multi)Polygons (lon/lat degrees, WGS84): for each
+    ring pyproj's geodesic polygon area, exteriors added and holes subtracted."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.zeros(len(geoms))
+    if len(geoms) == 0:
+        return out
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    while np.isin(shapely.get_type_id(parts), (4, 5, 6, 7)).any():  # collections inside collections
+        parts, sub = shapely.get_parts(parts, return_index=True)
+        owner = owner[sub]
+    keep = shapely.get_type_id(parts) == 3  # polygons only (drops lines/points of intersections)
+    parts, owner = parts[keep], owner[keep]
+    if len(parts) == 0:
+        return out
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    first_of_part = np.r_[True, ring_part[1:] != ring_part[:-1]]  # get_rings lists the exterior first
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    bounds = np.searchsorted(ring_of, np.arange(len(rings) + 1))
+    for k in range(len(rings)):
+        a, b = bounds[k], bounds[k + 1]
+        area, _ = GEOD.polygon_area_perimeter(xy[a:b, 0], xy[a:b, 1])
+        out[owner[ring_part[k]]] += abs(area) if first_of_part[k] else -abs(area)
+    return out / 10_000.0
 
 
 def point_circle(lon: float, lat: float, area_ha: float, vertices: int = CIRCLE_VERTICES) -> Polygon:
@@ -65,13 +87,15 @@ def point_circle(lon: float, lat: float, area_ha: float, vertices: int = CIRCLE_
     return poly
 
 
-def _decimals(x: float) -> int:
-    s = repr(float(x))
-    if "e" in s or "E" in s:
-        mant, exp = s.lower().split("e")
-        d = len(mant.split(".")[1]) if "." in mant else 0
-        return max(d - int(exp), 0)
-    return len(s.split(".")[1]) if "." in s else 0
+def coordinate_decimals(values: np.ndarray) -> int:
+    """The fewest decimals (0..6) that write every value exactly; 6 means 6 or more."""
+    def exact(d: int) -> bool:
+        scaled = values * 10.0**d
+        return bool(np.all(np.abs(scaled - np.round(scaled)) <= 1e-10 * np.maximum(1.0, np.abs(scaled))))
+
+    if not exact(5):  # the common case: full precision, one test
+        return 6
+    return next(d for d in range(6) if exact(d))
 
 
 def _position(pos: Any, where: str) -> tuple[float, float]:
@@ -88,14 +112,27 @@ def _position(pos: Any, where: str) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def _ring(coords: Any, where: str) -> list[tuple[float, float]]:
+def _ring(coords: Any, where: str) -> np.ndarray:
+    """A validated ring as an (n, 2) array of lon, lat (Z dropped)."""
     if not isinstance(coords, list):
         raise GeometryError(f"{where}: a ring must be a list of positions")
     if len(coords) < 4:
         raise GeometryError(f"{where}: ring has {len(coords)} positions, at least 4 needed")
-    ring = [_position(p, f"{where} position {k}") for k, p in enumerate(coords)]
-    if ring[0] != ring[-1]:
-        raise GeometryError(f"{where}: ring is not closed (first position {list(ring[0])} != last {list(ring[-1])})")
+    arr = np.empty((0, 2))
+    try:
+        ok = all(isinstance(p, (list, tuple)) and len(p) >= 2 for p in coords)
+        if ok:
+            arr = np.array([p[:2] for p in coords], dtype=np.float64)
+            ok = not any(isinstance(v, bool) for p in coords for v in p[:2])
+    except (ValueError, TypeError):
+        ok = False
+    if not ok or not np.isfinite(arr).all() or np.abs(arr[:, 0]).max() > 180 or np.abs(arr[:, 1]).max() > 90:
+        for k, p in enumerate(coords):  # slow path, only to name the bad position
+            _position(p, f"{where} position {k}")
+        raise GeometryError(f"{where}: positions must be [lon, lat] numbers")
+    ring = arr
+    if not np.array_equal(ring[0], ring[-1]):
+        raise GeometryError(f"{where}: ring is not closed (first position {ring[0].tolist()} != last {ring[-1].tolist()})")
     return ring
 
 
@@ -103,7 +140,7 @@ def _polygon(coords: Any, where: str) -> Polygon:
     if not isinstance(coords, list) or not coords:
         raise GeometryError(f"{where}: empty polygon")
     rings = [_ring(r, f"{where} ring {k}") for k, r in enumerate(coords)]
-    return Polygon(rings[0], rings[1:])
+    return shapely.polygons(rings[0], holes=rings[1:] or None)
 
 
 def _check_valid(geom: BaseGeometry, where: str) -> None:
@@ -165,7 +202,7 @@ def parse_geometry(geometry: Any, properties: dict | None, where: str) -> PlotGe
         _check_valid(geom, where)
         flat = shapely.get_coordinates(geom).ravel().tolist()
         from_point = False
-    most = max((_decimals(x) for x in flat[:2000]), default=0)
+    most = coordinate_decimals(np.asarray(flat, dtype=np.float64))
     if most < 6:
         warnings.append(
             f"{where}: coordinates have at most {most} decimals (< 6; about {111_000 * 10 ** -most:.2g} m precision)"

@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 from shapely.strtree import STRtree
 
-from eudr_pipeline.core.geometry import geodesic_area_ha
+from eudr_pipeline.core.geometry import geodesic_areas_ha
 
 IUCN_CATEGORIES = ("Ia", "Ib", "II", "III", "IV", "V", "VI")
 LEGALITY_BY_IUCN = {"Ia": "prohibited", "Ib": "prohibited", "II": "prohibited", "III": "prohibited",
@@ -112,25 +112,15 @@ def overlaps(plots: np.ndarray, layer: VectorLayer | None) -> list[Overlap]:
     if plot_idx.size == 0:
         return result
     pieces = shapely.intersection(plots[plot_idx], layer.geometries[poly_idx])
+    piece_ha = geodesic_areas_ha(pieces)
     by_plot: dict[int, list[int]] = {}
     for k, p in enumerate(plot_idx.tolist()):
-        by_plot.setdefault(p, []).append(k)
-    for p, ks in by_plot.items():
-        details = []
-        for k in ks:
-            area = geodesic_area_ha(_polygonal(pieces[k]))
-            if area > 0:
-                details.append((layer.records[int(poly_idx[k])], area))
-        if not details:
-            continue
-        union = _polygonal(shapely.union_all([pieces[k] for k in ks])) if len(ks) > 1 else _polygonal(pieces[ks[0]])
-        result[p] = Overlap(details=details, total_ha=geodesic_area_ha(union))
+        if piece_ha[k] > 0:
+            by_plot.setdefault(p, []).append(k)
+    plots_hit = list(by_plot)
+    unions = [pieces[ks[0]] if len(ks) == 1 else shapely.union_all(pieces[ks]) for ks in by_plot.values()]
+    union_ha = geodesic_areas_ha(np.array(unions, dtype=object))
+    for p, ks, total in zip(plots_hit, by_plot.values(), union_ha):
+        details = [(layer.records[int(poly_idx[k])], float(piece_ha[k])) for k in ks]
+        result[p] = Overlap(details=details, total_ha=float(total))
     return result
-
-
-def _polygonal(geom):
-    """Only the polygonal part of an intersection (drops touching lines/points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    polys = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(polys) if polys else shapely.Polygon()

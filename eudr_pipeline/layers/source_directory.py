@@ -102,24 +102,59 @@ def _raster(sources: Path, layer: str, version: str, pattern: str | None, label:
         raise LayerSourceError(str(exc)) from exc
 
 
-def _read_vector(path: Path):
-    import geopandas as gpd
+def _to_wgs84(geoms: np.ndarray, crs: Any, path: Path) -> np.ndarray:
+    """Reproject lon/lat-less geometries to EPSG:4326 (no-op when already there)."""
+    if crs in (None, "", "EPSG:4326", "OGC:CRS84"):
+        return geoms
+    from pyproj import CRS, Transformer
 
+    src = CRS.from_user_input(crs)
+    if src.to_epsg() == 4326 or src.equals(CRS.from_user_input("OGC:CRS84")):
+        return geoms
+    t = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def _read_vector(path: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Geometries (lon/lat, EPSG:4326) and attribute dicts of a vector file. GeoJSON and
+    GeoParquet are read directly; other formats (GeoPackage, shapefile...) through GDAL."""
+    suffix = path.suffix.lower()
     try:
-        if path.suffix.lower() == ".parquet":
-            gdf = gpd.read_parquet(path)
-        else:
-            gdf = gpd.read_file(path)
-    except Exception as exc:  # pyogrio / arrow raise many kinds
+        if suffix in (".geojson", ".json"):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            feats = doc.get("features", []) if isinstance(doc, dict) else []
+            geoms = np.array([shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None for f in feats],
+                             dtype=object)
+            crs = ((doc.get("crs") or {}).get("properties") or {}).get("name")
+            if crs and "CRS84" in crs:
+                crs = None
+            return _to_wgs84(geoms, crs, path), [dict(f.get("properties") or {}) for f in feats]
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
+            col = geo.get("primary_column", "geometry")
+            crs = ((geo.get("columns") or {}).get(col) or {}).get("crs")
+            geoms = shapely.from_wkb(table.column(col).to_numpy(zero_copy_only=False))
+            records = table.drop_columns([col]).to_pylist()
+            return _to_wgs84(geoms, json.dumps(crs) if isinstance(crs, dict) else crs, path), records
+        import pyogrio.raw
+
+        meta, _, wkb, fields = pyogrio.raw.read(path)
+        geoms = shapely.from_wkb(wkb)
+        names = list(meta["fields"])
+        records = [dict(zip(names, row)) for row in zip(*[f.tolist() for f in fields])] if names else [{} for _ in geoms]
+        return _to_wgs84(geoms, meta.get("crs"), path), records
+    except LayerSourceError:
+        raise
+    except Exception as exc:  # GDAL, arrow and JSON readers raise many kinds
         raise LayerSourceError(f"cannot read {path}: {exc}") from exc
-    if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
-        gdf = gdf.to_crs(4326)
-    return gdf
 
 
 def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     """Make polygons valid (counted), keeping only their polygonal part."""
-    invalid = ~shapely.is_valid(geoms)
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     n = int(invalid.sum())
     if n:
         geoms = geoms.copy()
@@ -148,18 +183,20 @@ def read_protected_areas(folder: Path, version: str) -> VectorLayer | None:
     files = [f for f in _files(folder, VECTOR_SUFFIXES) if f.name != "regulations.csv"]
     if not files:
         return None
-    import pandas as pd
-
-    frames = [_read_vector(f) for f in files]
-    for f, g in zip(files, frames):
-        missing = [c for c in WDPA_REQUIRED if c not in g.columns]
+    geoms_all: list[np.ndarray] = []
+    attrs_all: list[dict[str, Any]] = []
+    for f in files:
+        g, attrs = _read_vector(f)
+        columns = set(attrs[0]) if attrs else set()
+        missing = [c for c in WDPA_REQUIRED if c not in columns]
         if missing:
             raise LayerSourceError(f"{f}: WDPA file lacks columns {missing} (needs {list(WDPA_REQUIRED)})")
-    gdf = pd.concat(frames, ignore_index=True)
+        geoms_all.append(g)
+        attrs_all.extend(attrs)
     regs = read_regulations(folder / "regulations.csv")
-    geoms, _ = _repair(np.asarray(gdf.geometry.values, dtype=object))
+    geoms, _ = _repair(np.concatenate(geoms_all))
     records = []
-    for attrs in gdf.drop(columns="geometry").to_dict("records"):
+    for attrs in attrs_all:
         attrs = {k: (None if _isnan(v) else v) for k, v in attrs.items()}
         wid = str(attrs.get("WDPAID")).removesuffix(".0")
         records.append(protected_area_record(attrs, regs.get(wid)))
@@ -197,11 +234,9 @@ def read_indigenous_lands(folder: Path, version: str) -> VectorLayer | None:
     files = _files(folder, VECTOR_SUFFIXES)
     if not files:
         return None
-    import pandas as pd
-
-    gdf = pd.concat([_read_vector(f) for f in files], ignore_index=True)
-    geoms, _ = _repair(np.asarray(gdf.geometry.values, dtype=object))
-    records = [landmark_record(a, i) for i, a in enumerate(gdf.drop(columns="geometry").to_dict("records"))]
+    read = [_read_vector(f) for f in files]
+    geoms, _ = _repair(np.concatenate([g for g, _ in read]))
+    records = [landmark_record(a, i) for i, a in enumerate(a for _, attrs in read for a in attrs)]
     return VectorLayer("landmark", version, geoms, records, source_name=LAYER_SOURCES["landmark"])
 
 

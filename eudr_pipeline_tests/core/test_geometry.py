@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import shapely
 from pyproj import Geod
@@ -100,3 +102,39 @@ def test_real_geometries_parse_with_pyproj_area():
                 assert "polygon" in str(exc)
                 continue
             assert geodesic_area_ha(pg.geometry) > 0
+
+
+def test_mixed_2d_3d_positions_are_fine_and_bad_ones_are_named():
+    coords = [[[10.0000001, 5.0000001], [10.0010001, 5.0000001, 3.0], [10.0010001, 5.0010001], [10.0000001, 5.0000001, 1.0]]]
+    assert parse_geometry(poly(coords), {}, "f").geometry.area > 0
+    bad = [[[10.0, 5.0], [10.001, 5.0], [10.001], [10.0, 5.0]]]
+    with pytest.raises(GeometryError, match=r"f ring 0 position 2: a position must be \[lon, lat\]"):
+        parse_geometry(poly(bad), {}, "f")
+    boolean = [[[10.0, 5.0], [True, 5.0], [10.001, 5.001], [10.0, 5.0]]]
+    with pytest.raises(GeometryError, match="position 1: longitude True is not a finite number"):
+        parse_geometry(poly(boolean), {}, "f")
+
+
+def test_batch_geodesic_areas_match_pyproj_per_geometry():
+    from eudr_pipeline.core.geometry import geodesic_areas_ha
+
+    fc = json.loads((FIXTURES / "plots" / "worldwide_150_multipolygons.geojson").read_text())
+    geoms = [shapely.make_valid(shapely.geometry.shape(f["geometry"])) for f in fc["features"]]
+    geoms.append(shapely.GeometryCollection([shapely.box(0, 0, 0.01, 0.01), shapely.LineString([(0, 0), (1, 1)])]))
+    geoms.append(shapely.GeometryCollection([shapely.MultiPolygon([shapely.box(0, 0, 0.01, 0.01), shapely.box(1, 1, 1.01, 1.01)])]))
+    geoms.append(shapely.box(0, 0, 0.01, 0.01).difference(shapely.box(0.002, 0.002, 0.004, 0.004)))
+    geod = Geod(ellps="WGS84")
+    expected = []
+    for g in geoms:
+        polys = shapely.union_all([p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")])
+        expected.append(abs(geod.geometry_area_perimeter(shapely.orient_polygons(polys))[0]) / 1e4)
+    got = geodesic_areas_ha(np.array(geoms, dtype=object))
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("value, decimals", [(13.5, 1), (-85.99764, 5), (-85.997641, 6), (12.12345678, 6), (7.0, 0)])
+def test_coordinate_decimals(value, decimals):
+    from eudr_pipeline.core.geometry import coordinate_decimals
+    import numpy as np
+
+    assert coordinate_decimals(np.array([value, 1.0])) == decimals
