@@ -32,7 +32,7 @@ LAYER_SOURCES = {
     "wdpa": "WDPA (UNEP-WCMC and IUCN, Protected Planet)",
     "landmark": "LandMark: Global Platform of Indigenous and Community Lands",
 }
-WDPA_REQUIRED = ("WDPAID", "NAME", "IUCN_CAT")
+WDPA_REQUIRED = ("WDPAID",)  # the rest of the WDPA schema (NAME, IUCN_CAT, ...) is read where present
 
 
 class LayerSourceError(ValueError):

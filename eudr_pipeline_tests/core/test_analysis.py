@@ -271,7 +271,7 @@ def test_protected_area_overlaps_union_not_sum(tmp_path):
 def test_wdpa_file_missing_columns_is_a_clear_error(tmp_path):
     feats = [box_feature(0.0, 0.0, 1.0, 1.0, NAME="no id")]
     src = make_sources(tmp_path, 0.0, 0.0, wdpa=feats)
-    with pytest.raises(LayerSourceError, match=r"lacks columns \['WDPAID', 'IUCN_CAT'\]"):
+    with pytest.raises(LayerSourceError, match=r"lacks columns \['WDPAID'\]"):
         open_layer_set(src)
 
 
