@@ -1,7 +1,8 @@
-"""The Dagster code location: every domain's definitions merged."""
+"""The Dagster code location: every domain's definitions merged (one Definitions object
+at module scope, as `dagster dev -w workspace.yaml` requires)."""
 
 import dagster as dg
 
-from eudr_pipeline.defs.analysis.definitions import defs as analysis_defs
+from eudr_pipeline.defs.analysis import definitions as analysis
 
-defs = dg.Definitions.merge(analysis_defs)
+defs = dg.Definitions.merge(analysis.defs)

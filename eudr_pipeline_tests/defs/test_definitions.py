@@ -22,3 +22,18 @@ def test_plot_analyses_materializes_on_the_demo(tmp_path, monkeypatch):
     assert meta["risk_high"] >= 1 and meta["risk_medium"] >= 1 and meta["risk_low"] >= 1
     saved = json.loads(open(meta["results_path"]).read())
     assert len(saved) == 10
+
+
+def test_workspace_loads_as_dagster_dev_loads_it(tmp_path):
+    """`dagster definitions validate -w workspace.yaml`: the same loading path as `dagster dev`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    p = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Validation failed" not in p.stdout + p.stderr
