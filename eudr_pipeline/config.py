@@ -33,6 +33,10 @@ class Settings:
     risk_medium_if_prohibited_protected_area: bool = True
     batch_cells: int = 4_000_000
     """Fine-grid window cells per analysis batch (about 60 bytes of memory each)."""
+    database_url: str = ""
+    """SQLAlchemy URL of the shared state; default: SQLite (WAL) under EUDR_DATA_DIR."""
+    layer_schedule_cron: str = "0 3 * * *"
+    """When the layer refresh schedule looks for new layer versions (cron, UTC)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -46,6 +50,23 @@ class Settings:
 
     def demo_dir(self) -> Path:
         return self.data_dir / "demo"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'eudr.sqlite').resolve()}"
+
+    def layer_store_dir(self) -> Path:
+        return self.data_dir / "layers"
+
+    def resolved_layer_sources(self) -> Path:
+        """EUDR_LAYER_SOURCES, else the demo layers (generated on first use)."""
+        if self.layer_sources is not None:
+            return self.layer_sources
+        from eudr_pipeline.demo import write_demo_sources
+
+        sources = self.demo_dir() / "sources"
+        if not (sources / "jrc_gfc2020").is_dir():
+            write_demo_sources(sources)
+        return sources
 
     def analysis_options(self) -> AnalysisOptions:
         return AnalysisOptions(

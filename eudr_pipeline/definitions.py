@@ -4,5 +4,6 @@ at module scope, as `dagster dev -w workspace.yaml` requires)."""
 import dagster as dg
 
 from eudr_pipeline.defs.analysis import definitions as analysis
+from eudr_pipeline.defs.layers import definitions as layers
 
-defs = dg.Definitions.merge(analysis.defs)
+defs = dg.Definitions.merge(layers.defs, analysis.defs)

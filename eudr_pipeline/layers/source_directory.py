@@ -158,7 +158,12 @@ def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     n = int(invalid.sum())
     if n:
         geoms = geoms.copy()
-        geoms[invalid] = shapely.make_valid(geoms[invalid])
+        fixed = shapely.make_valid(geoms[invalid])
+        for k, g in zip(np.flatnonzero(invalid), fixed):
+            if g.geom_type not in ("Polygon", "MultiPolygon"):
+                polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+                g = shapely.union_all(polys) if polys else None
+            geoms[k] = g
     return geoms, n
 
 

@@ -1,65 +1,100 @@
-"""Analysis assets: the per-plot EUDR analysis of a plots file, from the pure core.
+"""The job analysis: one partition per job, the job's plots analysed together by the
+numpy core against the layer versions in use in the layer store.
 
-Until job partitions exist (the service), one asset analyses a configured plots file
-against a configured layer source directory (default: the embedded demo)."""
-
+Each materialization writes the results as GeoParquet (a row per plot) and appends an
+analysis-history row per plot to the job database; earlier analyses are kept, so a
+re-analysis after a new layer version (a backfill over stale partitions) leaves both."""
 
 import collections
+import datetime as dt
 import json
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
 
 from eudr_pipeline.config import get_settings
-from eudr_pipeline.core.analysis import analyze_plots
+from eudr_pipeline.core.analysis import PlotResult, analyze_plots
 from eudr_pipeline.core.intake import request_from_feature
-from eudr_pipeline.cli import read_features
-from eudr_pipeline.layers.source_directory import open_layer_set
+from eudr_pipeline.defs.analysis.partitions import jobs_partitions
+from eudr_pipeline.defs.analysis.resources import JobStoreResource, ResultsDirResource
+from eudr_pipeline.defs.layers.resources import LayerStoreResource
+from eudr_pipeline.layers.store import ALL_LAYERS
+from eudr_pipeline.service.jobs import JobPlot
 
 
-class PlotAnalysisConfig(dg.Config):
-    plots_path: str = ""
-    """GeoJSON FeatureCollection of plots; empty: the generated demo plots."""
-    sources_path: str = ""
-    """Layer source directory; empty: EUDR_LAYER_SOURCES, else the generated demo layers."""
+def plot_request(p: JobPlot, today: dt.date):
+    """The analysis request of one job plot: its effective checks and their config."""
+    types = tuple(c["type"] for c in p.checks) or ("eudr",)
+    config: dict = {}
+    for c in p.checks:
+        config.update({k: v for k, v in (c.get("config") or {}).items() if v not in (None, "")})
+    harvest = dt.date.fromisoformat(config["harvest_date"]) if config.get("harvest_date") else None
+    req = request_from_feature(p.feature, p.position, harvest, config.get("commodity"), types, today=today)
+    req.plot_id = p.plot_id
+    return req
+
+
+def write_results(path: Path, requests, results: list[PlotResult]) -> None:
+    """Results as GeoParquet: plot_id, geometry (WKB, EPSG:4326), area_ha, risk_level,
+    error, and the full analysis as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    geoms = np.array([r.geometry for r in requests], dtype=object)
+    table = pa.table({
+        "plot_id": [r.plot_id for r in results],
+        "geometry": pa.array([None if g is None else shapely.to_wkb(g) for g in geoms], pa.binary()),
+        "area_ha": [r.area_ha for r in results],
+        "risk_level": [(r.analysis or {}).get("risk_level") for r in results],
+        "error": [r.error for r in results],
+        "analysis": [json.dumps(r.analysis, ensure_ascii=False) if r.analysis else None for r in results],
+    })
+    geo = {"version": "1.1.0", "primary_column": "geometry",
+           "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon", "MultiPolygon"]}}}
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), tmp)
+    tmp.replace(path)
 
 
 @dg.asset(
+    partitions_def=jobs_partitions,
     group_name="analysis",
-    kinds={"python", "json"},
-    description="Per-plot EUDR analysis (forest 2020, loss after 2020-12-31 in two series, degradation, "
-    "protected-area and indigenous-land overlaps, risk) of a plots file, computed by the numpy core.",
+    deps=[dg.AssetKey(layer) for layer in ALL_LAYERS],
+    kinds={"python", "parquet"},
+    description="Per-plot EUDR analysis of one job: area, forest 2020, loss after 2020-12-31 (Hansen and JRC "
+    "series), degradation, protected-area and indigenous-land overlaps, risk. Reads the layer versions in use.",
 )
-def plot_analyses(context: dg.AssetExecutionContext, config: PlotAnalysisConfig) -> dg.MaterializeResult:
-    settings = get_settings()
-    plots, sources = config.plots_path, config.sources_path or (str(settings.layer_sources or ""))
-    if not plots or not sources:
-        from eudr_pipeline.demo import write_demo
-
-        demo_sources, demo_plots = write_demo(settings.demo_dir())
-        plots, sources = plots or str(demo_plots), sources or str(demo_sources)
-    features = read_features(Path(plots))
-    layers = open_layer_set(Path(sources))
+def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
+                 results_dir: ResultsDirResource) -> dg.MaterializeResult:
+    job_id = context.partition_key
+    jobs = job_store.store()
+    if jobs.job(job_id) is None:
+        raise dg.Failure(description=f"job {job_id} is not in the job database")
+    plots = jobs.plots(job_id)
+    today = dt.date.today()
+    requests = [plot_request(p, today) for p in plots]
+    geoms = [r.geometry for r in requests if r.geometry is not None]
+    bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
+    layers = layer_store.store().open_layer_set(bbox=bbox)
     try:
-        requests = [request_from_feature(f, i) for i, f in enumerate(features)]
-        results = analyze_plots(requests, layers, settings.analysis_options())
         versions = {s["layer"]: s["data_version"] for s in layers.sources()}
+        if "jrc_gfc2020" not in versions or "hansen_gfc" not in versions:
+            raise dg.Failure(description="the layer store has no accepted jrc_gfc2020 and hansen_gfc versions: "
+                                         "materialize the 'layers' group first")
+        results = analyze_plots(requests, layers, get_settings().analysis_options())
     finally:
         layers.close()
-    out_dir = settings.data_dir / "analyses"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{context.run.run_id}.json"
-    out.write_text(json.dumps([r.to_json() for r in results], ensure_ascii=False))
-    risk = collections.Counter(r.analysis["risk_level"] for r in results if r.analysis and "risk_level" in r.analysis)
+    out = results_dir.root() / job_id / f"{context.run.run_id}.parquet"
+    write_results(out, requests, results)
+    jobs.record_analyses(job_id, context.run.run_id, versions, [r.to_json() for r in results])
     failed = sum(1 for r in results if r.error)
-    return dg.MaterializeResult(
-        metadata={
-            "plots": len(results),
-            "failed_plots": failed,
-            "risk_high": risk.get("High", 0),
-            "risk_medium": risk.get("Medium", 0),
-            "risk_low": risk.get("Low", 0),
-            "layer_versions": dg.MetadataValue.json(versions),
-            "results_path": dg.MetadataValue.path(str(out)),
-        },
-    )
+    jobs.set_status(job_id, "done-with-errors" if failed else "done")
+    risk = collections.Counter((r.analysis or {}).get("risk_level") for r in results if r.analysis)
+    return dg.MaterializeResult(metadata={
+        "plots": len(results), "failed_plots": failed,
+        "risk_high": risk.get("High", 0), "risk_medium": risk.get("Medium", 0), "risk_low": risk.get("Low", 0),
+        "layer_versions": dg.MetadataValue.json(versions),
+        "results_path": dg.MetadataValue.path(str(out)),
+    })

@@ -1,5 +1,9 @@
 import dagster as dg
 
-from eudr_pipeline.defs.analysis.assets import plot_analyses
+from eudr_pipeline.defs.analysis.assets import job_analyses
+from eudr_pipeline.defs.analysis.resources import JobStoreResource, ResultsDirResource
 
-defs = dg.Definitions(assets=[plot_analyses])
+defs = dg.Definitions(
+    assets=[job_analyses],
+    resources={"job_store": JobStoreResource(), "results_dir": ResultsDirResource()},
+)

@@ -1,0 +1,122 @@
+"""One observable source asset and one ingestion asset per reference layer.
+
+`<layer>_source` observes the layer source directory and reports the version in force
+there as its data version. `<layer>` ingests that version into the layer store (COG /
+GeoParquet + catalogue row) and reports the version as its data version, so every
+downstream analysis shows as stale when a new version lands. A version already in the
+catalogue is never ingested twice: the asset then materializes nothing."""
+
+import base64
+import io
+import json
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from eudr_pipeline.defs.layers.resources import LayerStoreResource
+from eudr_pipeline.layers.catalogue import LayerVersion
+from eudr_pipeline.layers.source_directory import current_version, layer_versions
+from eudr_pipeline.layers.store import ALL_LAYERS, IngestError, RASTER_LAYERS
+
+DESCRIPTIONS = {
+    "jrc_gfc2020": "JRC Global Forest Cover 2020 (10 m): 1 = forest on 31 Dec 2020. Drives forest_area_2020 and the JRC loss series.",
+    "hansen_gfc": "UMD/Hansen Global Forest Change: loss year (30 m) and tree cover 2000. Drives the yearly loss series.",
+    "jrc_tmf": "JRC Tropical Moist Forest degradation year (30 m). Drives logging_area.",
+    "wdpa": "WDPA protected areas (GeoParquet), with IUCN category and extractive-activity legality.",
+    "landmark": "LandMark indigenous and community lands (GeoParquet).",
+}
+
+
+def source_key(layer: str) -> dg.AssetKey:
+    return dg.AssetKey(f"{layer}_source")
+
+
+def _preview_md(row: LayerVersion) -> str | None:
+    """A small PNG of the first band's overview, as Markdown, for the asset page."""
+    if row.kind != "raster" or not row.store_path:
+        return None
+    import rasterio
+    from PIL import Image
+
+    index = json.loads((Path(row.store_path) / "tiles.json").read_text())
+    with rasterio.open(Path(row.store_path) / index[0]["file"]) as ds:
+        scale = max(ds.width, ds.height) / 256
+        a = ds.read(1, out_shape=(max(1, int(ds.height / scale)), max(1, int(ds.width / scale))))
+    a = a.astype(np.float64)
+    hi = np.percentile(a, 99) or 1.0
+    img = Image.fromarray((np.clip(a / hi, 0, 1) * 255).astype(np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return f"![{row.layer} {row.version}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
+def version_metadata(row: LayerVersion) -> dict:
+    md = {
+        "version": row.version,
+        "status": row.status,
+        "source_uri": row.source_uri,
+        "checksum_sha256": row.checksum,
+        "bounds_wsen": dg.MetadataValue.json([row.west, row.south, row.east, row.north]),
+        "licence": row.licence or "",
+        "store_path": dg.MetadataValue.path(row.store_path or ""),
+    }
+    if row.kind == "raster":
+        md.update({"tile_count": row.tile_count, "pixel_size_deg": row.pixel_size_x})
+    else:
+        md.update({"row_count": row.row_count, "repaired_polygons": row.repaired_count})
+    preview = _preview_md(row)
+    if preview:
+        md["preview"] = dg.MetadataValue.md(preview)
+    return md
+
+
+def build_layer_assets(layer: str) -> tuple:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _build_layer_assets(layer)
+
+
+def _build_layer_assets(layer: str) -> tuple:
+    @dg.observable_source_asset(
+        name=f"{layer}_source", group_name="layers",
+        description=f"The version of {layer} in force in the layer source directory (newest folder, or the manifest's pin).",
+    )
+    def layer_source(layer_store: LayerStoreResource) -> dg.ObserveResult:
+        src = layer_store.source_dir()
+        v = current_version(src, layer)
+        return dg.ObserveResult(data_version=dg.DataVersion(v or "absent"),
+                                metadata={"versions": dg.MetadataValue.json(layer_versions(src, layer)),
+                                          "source": str(src / layer)})
+
+    @dg.asset(name=layer, group_name="layers", deps=[layer_source], output_required=False, kinds={"duckdb", "parquet" if layer in ("wdpa", "landmark") else "geotiff"},
+              description=DESCRIPTIONS[layer])
+    def layer_asset(context: dg.AssetExecutionContext, layer_store: LayerStoreResource):
+        store = layer_store.store()
+        src = layer_store.source_dir()
+        version = current_version(src, layer)
+        if version is None:
+            context.log.info(f"{layer}: no version in {src}; nothing to ingest")
+            return
+        if not store.needs_ingest(layer, version):
+            context.log.info(f"{layer} {version} is already in the store; not ingested again")
+            return
+        try:
+            row = store.ingest(src, layer, version)
+        except IngestError as exc:
+            raise dg.Failure(description=f"{layer} {version} cannot be ingested: {exc}",
+                             metadata={"layer": layer, "version": version}) from exc
+        if row.status != "ok":
+            failed = "; ".join(f"{c['name']}: {c['detail']}" for c in row.failed_checks)
+            raise dg.Failure(description=f"{layer} {version} rejected, the previous version stays in use: {failed}",
+                             metadata={"failed_checks": dg.MetadataValue.json(row.failed_checks)})
+        yield dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=version_metadata(row))
+
+    return layer_source, layer_asset
+
+
+LAYER_ASSETS = {layer: build_layer_assets(layer) for layer in ALL_LAYERS}
+source_assets = [pair[0] for pair in LAYER_ASSETS.values()]
+layer_assets = [pair[1] for pair in LAYER_ASSETS.values()]
+RASTER_LAYER_NAMES = tuple(RASTER_LAYERS)

@@ -1,0 +1,102 @@
+"""Jobs and the history of their analyses, in the shared database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from eudr_pipeline.service.db import analysis_runs, job_plots, jobs, make_engine
+
+JOB_STATUSES = ("creating", "pending", "incomplete", "done-with-errors", "done")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class JobPlot:
+    position: int
+    plot_id: str
+    feature: dict[str, Any]
+    checks: list[dict[str, Any]]
+
+
+class JobStore:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+
+    def create_job(self, username: str, plots: list[JobPlot], checks: list[dict[str, Any]], job_name: str | None = None,
+                   notes: str | None = None, additional_info: dict | None = None, token_cost: int = 0,
+                   dry_run: bool = False, job_id: str | None = None, status: str = "pending") -> str:
+        """Store a job and its plots in one transaction; returns the job id."""
+        job_id = job_id or str(uuid.uuid4())
+        now = utcnow()
+        with self.engine.begin() as con:
+            con.execute(jobs.insert().values(
+                job_id=job_id, username=username, job_name=job_name, notes=notes,
+                additional_info=additional_info or {}, checks=checks, status=status, dry_run=dry_run,
+                token_cost=token_cost, created_at=now, updated_at=now))
+            if plots:
+                con.execute(job_plots.insert(), [
+                    {"job_id": job_id, "position": p.position, "plot_id": p.plot_id, "feature": p.feature,
+                     "checks": p.checks} for p in plots])
+        return job_id
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def job_ids(self) -> list[str]:
+        with self.engine.connect() as con:
+            return [r[0] for r in con.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at))]
+
+    def plots(self, job_id: str) -> list[JobPlot]:
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(job_plots).where(job_plots.c.job_id == job_id)
+                               .order_by(job_plots.c.position)).mappings().all()
+        return [JobPlot(r["position"], r["plot_id"], r["feature"], r["checks"]) for r in rows]
+
+    def set_status(self, job_id: str, status: str, **values: Any) -> None:
+        assert status in JOB_STATUSES, status
+        now = utcnow()
+        extra = {"finished_at": now} if status in ("done", "done-with-errors", "incomplete") else {}
+        with self.engine.begin() as con:
+            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(status=status, updated_at=now,
+                                                                           **extra, **values))
+
+    def record_analyses(self, job_id: str, dagster_run_id: str, layer_versions: dict[str, str],
+                        results: list[dict[str, Any]]) -> None:
+        """Append one history row per plot result ({plot_id, area_ha, analysis} or
+        {plot_id, error}); earlier analyses of the same plots are kept."""
+        now = utcnow()
+        with self.engine.begin() as con:
+            con.execute(analysis_runs.insert(), [
+                {"job_id": job_id, "plot_id": r["plot_id"], "dagster_run_id": dagster_run_id,
+                 "status": "failed" if "error" in r else "done", "error": r.get("error"),
+                 "layer_versions": layer_versions, "analysis": r.get("analysis"), "area_ha": r.get("area_ha"),
+                 "created_at": now} for r in results])
+            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(layer_versions=layer_versions,
+                                                                           updated_at=now))
+
+    def analysis_history(self, plot_id: str, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Every analysis of ``plot_id`` (in ``job_id``), oldest first."""
+        q = sa.select(analysis_runs).where(analysis_runs.c.plot_id == plot_id)
+        if job_id:
+            q = q.where(analysis_runs.c.job_id == job_id)
+        with self.engine.connect() as con:
+            return [dict(r) for r in con.execute(q.order_by(analysis_runs.c.id)).mappings()]
+
+    def latest_results(self, job_id: str) -> list[dict[str, Any]]:
+        """The newest analysis of each plot of the job, in plot order."""
+        with self.engine.connect() as con:
+            last = sa.select(analysis_runs.c.plot_id, sa.func.max(analysis_runs.c.id).label("id")).where(
+                analysis_runs.c.job_id == job_id).group_by(analysis_runs.c.plot_id).subquery()
+            rows = con.execute(sa.select(analysis_runs).join(last, analysis_runs.c.id == last.c.id)).mappings().all()
+        by_plot = {r["plot_id"]: dict(r) for r in rows}
+        return [by_plot[p.plot_id] for p in self.plots(job_id) if p.plot_id in by_plot]
