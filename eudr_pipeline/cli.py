@@ -141,6 +141,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_layers_ingest(args: argparse.Namespace) -> int:
+    from eudr_pipeline.layers.source_directory import current_version, source_path
+    from eudr_pipeline.layers.store import ALL_LAYERS, LayerStore
+
+    settings = get_settings()
+    try:
+        sources = source_path(args.sources or settings.resolved_layer_sources())
+    except LayerSourceError as exc:
+        return _fail(str(exc))
+    store = LayerStore(settings.layer_store_dir())
+    code = 0
+    for layer in args.layer or ALL_LAYERS:
+        version = current_version(sources, layer)
+        if version is None:
+            print(f"{layer:<12} no version in {sources}")
+            continue
+        if not store.needs_ingest(layer, version):
+            print(f"{layer:<12} {version:<10} already in the store")
+            continue
+        try:
+            row = store.ingest(sources, layer, version)
+        except LayerSourceError as exc:
+            print(f"{layer:<12} {version:<10} error: {exc}")
+            code = 1
+            continue
+        failed = "; ".join(f"{c['name']}: {c['detail']}" for c in row.failed_checks)
+        print(f"{layer:<12} {version:<10} {row.status}" + (f" ({failed})" if failed else ""))
+        code = code or (row.status != "ok")
+    return code
+
+
+def cmd_layers_list(args: argparse.Namespace) -> int:
+    from eudr_pipeline.layers.store import LayerStore
+
+    store = LayerStore(get_settings().layer_store_dir())
+    current = {k: v.version for k, v in store.current_versions().items()}
+    print(f"{'layer':<12} {'version':<12} {'status':<9} {'in use':<6} {'tiles/rows':>10}  ingested_at")
+    for v in store.catalogue.versions():
+        size = v.tile_count if v.kind == "raster" else v.row_count
+        print(f"{v.layer:<12} {v.version:<12} {v.status:<9} {'yes' if current.get(v.layer) == v.version else '':<6} "
+              f"{size!s:>10}  {v.ingested_at:%Y-%m-%d %H:%M:%S}")
+    return 0
+
+
 def _fail(msg: str) -> int:
     print(f"eudr: {msg}", file=sys.stderr)
     return 2
@@ -159,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate the embedded demo data and analyse it")
     d.add_argument("--out-dir", help="where to write (default: $EUDR_DATA_DIR/demo)")
     d.set_defaults(func=cmd_demo)
+    lay = sub.add_parser("layers", help="the versioned layer store").add_subparsers(dest="layers_command", required=True)
+    li = lay.add_parser("ingest", help="ingest the version in force of each layer (what the schedule does)")
+    li.add_argument("--sources", help="layer source directory or file:// URI (default: EUDR_LAYER_SOURCES / demo)")
+    li.add_argument("--layer", action="append", help="only this layer (repeatable)")
+    li.set_defaults(func=cmd_layers_ingest)
+    ll = lay.add_parser("list", help="every catalogued layer version and which is in use")
+    ll.set_defaults(func=cmd_layers_list)
     return p
 
 

@@ -22,7 +22,7 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path = Path(".eudr-data")
     """Everything the deployment writes (demo data, results, stores)."""
-    layer_sources: Path | None = None
+    layer_sources: str | None = None
     """The layer source directory to analyse/ingest; default: the generated demo layers."""
     canopy_threshold: int = 10
     """Hansen series: loss counts only where treecover2000 > this (%)."""
@@ -57,16 +57,17 @@ class Settings:
     def layer_store_dir(self) -> Path:
         return self.data_dir / "layers"
 
-    def resolved_layer_sources(self) -> Path:
-        """EUDR_LAYER_SOURCES, else the demo layers (generated on first use)."""
-        if self.layer_sources is not None:
+    def resolved_layer_sources(self) -> str:
+        """EUDR_LAYER_SOURCES (a path or file:// URI), else the demo layers (generated on
+        first use)."""
+        if self.layer_sources:
             return self.layer_sources
         from eudr_pipeline.demo import write_demo_sources
 
         sources = self.demo_dir() / "sources"
         if not (sources / "jrc_gfc2020").is_dir():
             write_demo_sources(sources)
-        return sources
+        return str(sources)
 
     def analysis_options(self) -> AnalysisOptions:
         return AnalysisOptions(
@@ -85,6 +86,8 @@ class Settings:
 def _parse(raw: str, type_name: Any, var: str) -> Any:
     t = str(type_name)
     try:
+        if t.startswith("str"):
+            return raw or None
         if t.startswith("Path"):
             return Path(raw) if raw else None
         if t == "int":

@@ -39,6 +39,19 @@ class LayerSourceError(ValueError):
     """A layer source directory or one of its files is unusable; the message names it."""
 
 
+def source_path(uri: str | Path) -> Path:
+    """A layer source given as a path or a file:// URI, as a local path. Other schemes
+    are refused with a clear error (remote sources must be synced to a local directory)."""
+    text = str(uri)
+    if text.startswith("file://"):
+        return Path(text[len("file://"):])
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise LayerSourceError(f"layer source {text}: {scheme}:// sources are not supported yet; "
+                               "sync the release to a local directory and point EUDR_LAYER_SOURCES at it")
+    return Path(text)
+
+
 def natural_key(s: str) -> list:
     """Sort key comparing digit runs as numbers: v1.9 < v1.12, V2 < V10."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]

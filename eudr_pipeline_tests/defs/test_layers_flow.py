@@ -21,7 +21,7 @@ from eudr_pipeline.service.jobs import JobPlot, JobStore
 def env(tmp_path, monkeypatch):
     sources, plots = write_demo(tmp_path / "demo")
     monkeypatch.setenv("EUDR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("EUDR_LAYER_SOURCES", str(sources))
+    monkeypatch.setenv("EUDR_LAYER_SOURCES", f"file://{sources}")  # a URI, as operators may give it
     from eudr_pipeline.definitions import defs
 
     return defs, dg.DagsterInstance.ephemeral(), sources, plots, tmp_path / "data"

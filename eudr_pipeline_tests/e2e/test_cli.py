@@ -110,3 +110,20 @@ def test_demo_prints_the_table_and_paths(tmp_path):
     assert "High" in p.stdout and "Medium" in p.stdout and "Low" in p.stdout
     assert str(tmp_path / "d" / "results.json") in p.stdout
     assert len(json.loads((tmp_path / "d" / "results.json").read_text())) == 10
+
+
+def test_layers_ingest_and_list(tmp_path, demo):
+    import os
+
+    sources, _ = demo
+    env = {**os.environ, "EUDR_DATA_DIR": str(tmp_path / "data")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "eudr_pipeline.cli", *a], capture_output=True,  # noqa: E731
+                                    text=True, env=env, timeout=300)
+    p = run("layers", "ingest", "--sources", str(sources))
+    assert p.returncode == 0, p.stderr
+    assert "hansen_gfc   v1.12      ok" in p.stdout
+    p = run("layers", "ingest", "--sources", str(sources), "--layer", "wdpa")
+    assert "already in the store" in p.stdout
+    p = run("layers", "list")
+    assert p.returncode == 0
+    assert sum(1 for line in p.stdout.splitlines() if " yes " in line) == 5

@@ -97,3 +97,12 @@ def test_real_wdpa_geopackage_reader():
     assert by_id["12555"]["source_name"] == "CONSEJO EJECUTIVO LOCAL DE CERRO SAN GIL"
     assert "478140" in by_id
     assert all(g.geom_type in ("Polygon", "MultiPolygon") for g in layer.geometries)
+
+
+def test_source_uris():
+    from eudr_pipeline.layers.source_directory import source_path
+
+    assert source_path("file:///data/sources") == Path("/data/sources")
+    assert source_path("/data/sources") == Path("/data/sources")
+    with pytest.raises(LayerSourceError, match="s3:// sources are not supported yet"):
+        source_path("s3://bucket/sources")

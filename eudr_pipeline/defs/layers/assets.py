@@ -52,6 +52,15 @@ def _preview_md(row: LayerVersion) -> str | None:
     return f"![{row.layer} {row.version}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
+def _bounds_km2(row: LayerVersion) -> float:
+    """Geodesic area (km2) of the layer version's bounding box."""
+    if row.west is None:
+        return 0.0
+    from eudr_pipeline.core.grid import cell_area_m2
+
+    return float(cell_area_m2(row.south, row.north, row.east - row.west)) / 1e6
+
+
 def version_metadata(row: LayerVersion) -> dict:
     md = {
         "version": row.version,
@@ -59,6 +68,7 @@ def version_metadata(row: LayerVersion) -> dict:
         "source_uri": row.source_uri,
         "checksum_sha256": row.checksum,
         "bounds_wsen": dg.MetadataValue.json([row.west, row.south, row.east, row.north]),
+        "area_covered_km2": round(_bounds_km2(row), 1),
         "licence": row.licence or "",
         "store_path": dg.MetadataValue.path(row.store_path or ""),
     }

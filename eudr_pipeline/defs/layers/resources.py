@@ -12,9 +12,9 @@ class LayerStoreResource(dg.ConfigurableResource):
     store_dir: str = ""
 
     def source_dir(self):
-        from pathlib import Path
+        from eudr_pipeline.layers.source_directory import source_path
 
-        return Path(self.sources) if self.sources else get_settings().resolved_layer_sources()
+        return source_path(self.sources) if self.sources else source_path(get_settings().resolved_layer_sources())
 
     def store(self) -> LayerStore:
         from pathlib import Path
