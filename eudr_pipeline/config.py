@@ -35,6 +35,15 @@ class Settings:
     """Fine-grid window cells per analysis batch (about 60 bytes of memory each)."""
     database_url: str = ""
     """SQLAlchemy URL of the shared state; default: SQLite (WAL) under EUDR_DATA_DIR."""
+    jwt_secret: str = ""
+    """HS256 secret of the API's tokens; default: a random one kept in EUDR_DATA_DIR."""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dagster_port: int = 3000
+    public_url: str = ""
+    """Base URL of image links in responses; default http://{api_host}:{api_port}."""
+    max_run_attempts: int = 3
+    """Runs launched for one job before it ends `incomplete`."""
     layer_schedule_cron: str = "0 3 * * *"
     """When the layer refresh schedule looks for new layer versions (cron, UTC)."""
 

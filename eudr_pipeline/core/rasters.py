@@ -175,6 +175,30 @@ class RasterLayer:
             covered[idx] = chunk_covered[lr, lc]
         return values, covered
 
+    def window(self, row0: int, row1: int, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values and tile coverage of the global cells rows [row0, row1) x cols [col0, col1)."""
+        h, w = row1 - row0, col1 - col0
+        values = np.full((h, w), self.fill, dtype=self.dtype)
+        covered = np.zeros((h, w), dtype=bool)
+        c = self.chunk
+        for cr in range(row0 // c, (row1 - 1) // c + 1):
+            for cc in range(col0 // c, (col1 - 1) // c + 1):
+                cv, cm = self._read_chunk(cr, cc)
+                r0, r1 = max(row0, cr * c), min(row1, (cr + 1) * c)
+                c0, c1 = max(col0, cc * c), min(col1, (cc + 1) * c)
+                values[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = cv[r0 - cr * c:r1 - cr * c, c0 - cc * c:c1 - cc * c]
+                covered[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = cm[r0 - cr * c:r1 - cr * c, c0 - cc * c:c1 - cc * c]
+        return values, covered
+
+    def sample_grid(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest-cell values on the lattice lat (rows) x lon (cols), degrees: one window
+        read, then an outer index. Shapes (len(lat), len(lon))."""
+        r = self.grid.row_of(lat)
+        c = self.grid.col_of(lon)
+        v, m = self.window(int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1)
+        ix = np.ix_(r - r.min(), c - c.min())
+        return v[ix], m[ix]
+
     def sample_at(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest-cell values at points (lon, lat in degrees): the cell containing each."""
         return self.sample(self.grid.row_of(lat), self.grid.col_of(lon))

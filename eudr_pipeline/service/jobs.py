@@ -100,3 +100,48 @@ class JobStore:
             rows = con.execute(sa.select(analysis_runs).join(last, analysis_runs.c.id == last.c.id)).mappings().all()
         by_plot = {r["plot_id"]: dict(r) for r in rows}
         return [by_plot[p.plot_id] for p in self.plots(job_id) if p.plot_id in by_plot]
+
+
+class JobQueries:
+    """Reads and bookkeeping the API and the Dagster assets share."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def job_for(self, username: str, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as con:
+            r = con.execute(sa.select(jobs).where(jobs.c.job_id == job_id, jobs.c.username == username)).mappings().first()
+        return dict(r) if r else None
+
+    def list_jobs(self, username: str, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        with self.engine.connect() as con:
+            total = con.execute(sa.select(sa.func.count()).select_from(jobs).where(jobs.c.username == username)).scalar()
+            rows = con.execute(sa.select(jobs).where(jobs.c.username == username)
+                               .order_by(jobs.c.created_at.desc(), jobs.c.job_id).limit(limit).offset(offset)).mappings()
+            return int(total), [dict(r) for r in rows]
+
+    def job_plot_rows(self, job_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as con:
+            return [dict(r) for r in con.execute(sa.select(job_plots).where(job_plots.c.job_id == job_id)
+                                                 .order_by(job_plots.c.position)).mappings()]
+
+    def pending_jobs(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as con:
+            return [dict(r) for r in con.execute(sa.select(jobs).where(jobs.c.status == "pending", jobs.c.dry_run.is_(False))
+                                                 .order_by(jobs.c.created_at).limit(limit)).mappings()]
+
+    def mark_launched(self, job_id: str, run_id: str, attempts: int) -> None:
+        with self.engine.begin() as con:
+            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                dagster_run_id=run_id, attempts=attempts, updated_at=utcnow()))
+
+    def mark_plots(self, job_id: str, outcomes: list[tuple[int, str, str | None, str | None]],
+                   started_at: dt.datetime) -> None:
+        """(position, status, error, failure_type) per plot."""
+        now = utcnow()
+        with self.engine.begin() as con:
+            for pos, status, error, ftype in outcomes:
+                con.execute(job_plots.update().where(job_plots.c.job_id == job_id, job_plots.c.position == pos)
+                            .values(status=status, error=error, failure_type=ftype, started_at=started_at,
+                                    finished_at=now))
+            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(updated_at=now))

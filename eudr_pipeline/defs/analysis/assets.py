@@ -69,12 +69,13 @@ def write_results(path: Path, requests, results: list[PlotResult]) -> None:
 def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
                  results_dir: ResultsDirResource) -> dg.MaterializeResult:
     job_id = context.partition_key
-    jobs = job_store.store()
+    state = job_store.state()
+    jobs = state.jobs
     if jobs.job(job_id) is None:
         raise dg.Failure(description=f"job {job_id} is not in the job database")
+    started = dt.datetime.now(dt.timezone.utc)
     plots = jobs.plots(job_id)
-    today = dt.date.today()
-    requests = [plot_request(p, today) for p in plots]
+    requests = [plot_request(p, started.date()) for p in plots]
     geoms = [r.geometry for r in requests if r.geometry is not None]
     bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
     layers = layer_store.store().open_layer_set(bbox=bbox)
@@ -89,8 +90,9 @@ def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource,
     out = results_dir.root() / job_id / f"{context.run.run_id}.parquet"
     write_results(out, requests, results)
     jobs.record_analyses(job_id, context.run.run_id, versions, [r.to_json() for r in results])
+    state.queries.mark_plots(job_id, [(p.position, "failed" if r.error else "done", r.error, failure_type(r, q))
+                                      for p, r, q in zip(plots, results, requests)], started)
     failed = sum(1 for r in results if r.error)
-    jobs.set_status(job_id, "done-with-errors" if failed else "done")
     risk = collections.Counter((r.analysis or {}).get("risk_level") for r in results if r.analysis)
     return dg.MaterializeResult(metadata={
         "plots": len(results), "failed_plots": failed,
@@ -98,3 +100,48 @@ def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource,
         "layer_versions": dg.MetadataValue.json(versions),
         "results_path": dg.MetadataValue.path(str(out)),
     })
+
+
+def failure_type(result: PlotResult, request) -> str | None:
+    """A short machine-readable cause for a failed plot."""
+    if result.error is None:
+        return None
+    if request.error is not None:
+        return "invalid_input"
+    if "tile covers" in result.error:
+        return "no_layer_coverage"
+    return "analysis_error"
+
+
+@dg.asset(
+    partitions_def=jobs_partitions,
+    group_name="analysis",
+    deps=[job_analyses],
+    kinds={"png"},
+    description="One PNG map per analysed plot of a job: forest 2020, loss after 2020, the plot outline.",
+)
+def job_images(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
+               results_dir: ResultsDirResource) -> dg.MaterializeResult:
+    from eudr_pipeline.core.render import render_plot_png
+
+    job_id = context.partition_key
+    state = job_store.state()
+    rows = {r["position"]: r for r in state.queries.job_plot_rows(job_id)}
+    today = dt.date.today()
+    plots = [p for p in state.jobs.plots(job_id) if rows[p.position]["status"] == "done"]
+    requests = [plot_request(p, today) for p in plots]
+    geoms = [r.geometry for r in requests]
+    out = results_dir.root() / job_id / "images"
+    out.mkdir(parents=True, exist_ok=True)
+    if not geoms:
+        return dg.MaterializeResult(metadata={"images": 0})
+    layers = layer_store.store().open_layer_set(bbox=tuple(shapely.total_bounds(geoms)))
+    try:
+        for p, r in zip(plots, requests):
+            png = render_plot_png(r.geometry, layers, r.analysis_end.year)
+            tmp = out / f".{p.plot_id}.png.tmp"
+            tmp.write_bytes(png)
+            tmp.replace(out / f"{p.plot_id}.png")
+    finally:
+        layers.close()
+    return dg.MaterializeResult(metadata={"images": len(plots), "folder": dg.MetadataValue.path(str(out))})

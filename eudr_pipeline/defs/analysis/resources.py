@@ -2,15 +2,25 @@ import dagster as dg
 
 from eudr_pipeline.config import get_settings
 from eudr_pipeline.service.jobs import JobStore
+from eudr_pipeline.service.state import ServiceState
 
 
 class JobStoreResource(dg.ConfigurableResource):
-    """The shared job database (EUDR_DATABASE_URL; default SQLite under EUDR_DATA_DIR)."""
+    """The shared service database (EUDR_DATABASE_URL; default SQLite under EUDR_DATA_DIR)
+    and the results folder."""
 
     database_url: str = ""
 
+    def state(self) -> ServiceState:
+        settings = get_settings()
+        if self.database_url:
+            import dataclasses
+
+            settings = dataclasses.replace(settings, database_url=self.database_url)
+        return ServiceState(settings)
+
     def store(self) -> JobStore:
-        return JobStore(self.database_url or get_settings().resolved_database_url())
+        return self.state().jobs
 
 
 class ResultsDirResource(dg.ConfigurableResource):

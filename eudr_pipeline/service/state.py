@@ -1,0 +1,69 @@
+"""What the API process and the Dagster assets share: the database, the results folder,
+the JWT secret."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from eudr_pipeline.config import Settings, get_settings
+from eudr_pipeline.service.accounts import Accounts
+from eudr_pipeline.service.db import make_engine
+from eudr_pipeline.service.jobs import JobQueries, JobStore
+from eudr_pipeline.service.plots import PlotStore
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> "ServiceState":
+        return cls(get_settings())
+
+    @cached_property
+    def engine(self):
+        return make_engine(self.settings.resolved_database_url())
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.engine)
+
+    @cached_property
+    def plots(self) -> PlotStore:
+        return PlotStore(self.engine)
+
+    @cached_property
+    def queries(self) -> JobQueries:
+        return JobQueries(self.engine)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        store = JobStore.__new__(JobStore)
+        store.engine = self.engine
+        return store
+
+    @property
+    def results_dir(self) -> Path:
+        return self.settings.data_dir / "results"
+
+    def jwt_secret(self) -> str:
+        """EUDR_JWT_SECRET, else a random secret kept (mode 600) in the data folder so that
+        every process of the deployment shares it."""
+        if self.settings.jwt_secret:
+            return self.settings.jwt_secret
+        path = self.settings.data_dir / "jwt_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            os.chmod(tmp, 0o600)
+            try:
+                os.link(tmp, path)  # first writer wins
+            except FileExistsError:
+                pass
+            tmp.unlink()
+        return path.read_text().strip()
