@@ -126,6 +126,63 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole service flow, headless, on the embedded demo data: a demo user registers
+    the demo plots and submits a job through the API, the Dagster daemon's sensor picks it
+    up, the run writes the response; then the per-plot table and the output paths."""
+    import dataclasses
+    import tempfile
+
+    from eudr_pipeline.demo import demo_plots
+    from eudr_pipeline.service.client import ApiResponseError, Client
+    from eudr_pipeline.service.deploy import Deployment, ensure_demo_layers, ensure_demo_users, free_port
+    from eudr_pipeline.service.state import ServiceState
+
+    settings = get_settings()
+    if args.out_dir:
+        settings = dataclasses.replace(settings, data_dir=Path(args.out_dir))
+    settings = dataclasses.replace(settings, api_port=free_port())
+    print(f"data folder: {settings.data_dir.resolve()}")
+    ensure_demo_layers(settings)
+    state = ServiceState(settings)
+    ensure_demo_users(state)
+    dep = Deployment.prepare(settings)
+    try:
+        dep.start_api()
+        dep.start_daemon()
+        api = Client(f"http://{settings.api_host}:{settings.api_port}").login("demo", "demo-password")
+        features = demo_plots()["features"]
+        try:
+            api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": features})
+        except ApiResponseError as exc:
+            print(f"registration of all 10 demo plots refused, as it should be: {exc.body['errors'][0]['msg']}")
+        good = [f for f in features if f["properties"]["plot_id"] != "demo-09"]
+        registered = api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": good})
+        names = {p["plot_id"]: p["geojson_features"][0]["properties"]["plot_id"] for p in registered}
+        before = api.request("GET", "/users/check_tokens")
+        t0 = time.perf_counter()
+        job = api.request("POST", "/jobs/make_job", {"job_name": "Demo shipment", "plot_ids": list(names),
+                                                     "checks": [{"type": "eudr", "config": {"commodity": "cocoa"}}]})
+        print(f"job {job['job_id']} submitted: {job['status']}, {job['token_cost']} tokens reserved")
+        job = api.wait_job(job["job_id"], timeout=300)
+        print(f"job {job['status']} in {time.perf_counter() - t0:.1f} s")
+        after = api.request("GET", "/users/check_tokens")
+    finally:
+        dep.stop()
+    results = [PlotResult(names.get(p["plot_id"], p["plot_id"]), p["area_ha"], p["analysis"] or None, p.get("error"))
+               for p in job["plots"]]
+    print()
+    print(results_table(results))
+    print()
+    spent = before["balance"] - after["balance"]
+    print(f"tokens: {job['token_cost']} reserved, {spent} spent, {job['token_cost'] - spent} refunded for failed plots")
+    print(f"response JSON: {settings.data_dir / 'results' / job['job_id'] / 'response.json'}")
+    print(f"images:        {settings.data_dir / 'results' / job['job_id'] / 'images'}/")
+    print(f"results:       {settings.data_dir / 'results' / job['job_id']}/<run_id>.parquet")
+    return 0 if job["status"] in ("done", "done-with-errors") else 1
+
+
+def cmd_analyze_demo(args: argparse.Namespace) -> int:
+    """The core alone on the demo data (no service): `eudr demo --core`."""
     from eudr_pipeline.demo import write_demo
 
     out_dir = Path(args.out_dir) if args.out_dir else get_settings().demo_dir()
@@ -138,6 +195,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"layer sources: {sources}")
     print(f"plots:         {plots}")
     print(f"results:       {out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from eudr_pipeline.service.api import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_serve_all(args: argparse.Namespace) -> int:
+    """The local deployment: API, Dagster webserver and daemon (sensor, schedule), demo
+    layers ingested, demo users; Ctrl-C stops everything."""
+    from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_layers, ensure_demo_users
+    from eudr_pipeline.service.state import ServiceState
+
+    settings = get_settings()
+    ensure_demo_layers(settings)
+    ensure_demo_users(ServiceState(settings))
+    dep = Deployment.prepare(settings)
+    try:
+        dep.start_api(quiet=False)
+        dep.start_daemon()
+        dep.start_webserver()
+        print(f"API:     http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
+        print(f"Dagster: http://127.0.0.1:{settings.dagster_port}")
+        print("users:   " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
+        print(f"logs:    {dep.log_dir}  -- Ctrl-C stops everything")
+        while all(p.poll() is None for p in dep.procs):
+            time.sleep(1)
+        print("a process exited; stopping", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        dep.stop()
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from eudr_pipeline.service.state import ServiceState
+
+    state = ServiceState.from_env()
+    created = state.accounts.add_user(args.name, args.password, args.tokens)
+    b = state.accounts.balance(args.name)
+    print(f"{'created' if created else 'updated'} {args.name}: balance {b.balance}, reserved {b.reserved}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from eudr_pipeline.service.state import ServiceState
+
+    for u in ServiceState.from_env().accounts.list_users():
+        print(f"{u['username']:<24} balance {u['balance']:>8}  reserved {u['reserved']:>8}")
     return 0
 
 
@@ -200,9 +312,24 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--commodity", choices=COMMODITIES, help="overrides the plots' own commodity")
     a.add_argument("--out", help="write the JSON array here instead of stdout")
     a.set_defaults(func=cmd_analyze)
-    d = sub.add_parser("demo", help="generate the embedded demo data and analyse it")
-    d.add_argument("--out-dir", help="where to write (default: $EUDR_DATA_DIR/demo)")
-    d.set_defaults(func=cmd_demo)
+    d = sub.add_parser("demo", help="the whole service flow on the embedded demo data, headless")
+    d.add_argument("--out-dir", help="data folder (default: $EUDR_DATA_DIR)")
+    d.add_argument("--core", action="store_true", help="only the analysis core on the demo files (no service)")
+    d.set_defaults(func=lambda a: cmd_analyze_demo(a) if a.core else cmd_demo(a))
+    sv = sub.add_parser("serve", help="run the API alone")
+    sv.add_argument("--host", default=get_settings().api_host)
+    sv.add_argument("--port", type=int, default=get_settings().api_port)
+    sv.set_defaults(func=cmd_serve)
+    sa_ = sub.add_parser("serve-all", help="API + Dagster webserver + daemon (make serve)")
+    sa_.set_defaults(func=cmd_serve_all)
+    us = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
+    ua = us.add_parser("add", help="create a user, or top up an existing one")
+    ua.add_argument("name")
+    ua.add_argument("--password", required=True)
+    ua.add_argument("--tokens", type=int, default=0)
+    ua.set_defaults(func=cmd_users_add)
+    ul = us.add_parser("list", help="users and their token balances")
+    ul.set_defaults(func=cmd_users_list)
     lay = sub.add_parser("layers", help="the versioned layer store").add_subparsers(dest="layers_command", required=True)
     li = lay.add_parser("ingest", help="ingest the version in force of each layer (what the schedule does)")
     li.add_argument("--sources", help="layer source directory or file:// URI (default: EUDR_LAYER_SOURCES / demo)")

@@ -1,0 +1,147 @@
+"""Running the local deployment: the API server, the Dagster daemon (sensor, schedule,
+run queue) and optionally the Dagster webserver, as child processes sharing one data
+folder and one Dagster instance (DAGSTER_HOME under EUDR_DATA_DIR)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eudr_pipeline.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INSTANCE_YAML = """\
+# Written by eudr: the local Dagster instance of this deployment.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 2
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 10
+sensors:
+  use_threads: true
+  num_workers: 2
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dagster_home(settings: Settings) -> Path:
+    home = (settings.data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    return home
+
+
+def bin_path(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+@dataclass
+class Deployment:
+    """Child processes of a local deployment; ``stop()`` ends them all."""
+
+    settings: Settings
+    env: dict[str, str]
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    log_dir: Path | None = None
+
+    @classmethod
+    def prepare(cls, settings: Settings, extra_env: dict[str, str] | None = None) -> "Deployment":
+        env = {**os.environ, **(extra_env or {})}
+        env["EUDR_DATA_DIR"] = str(settings.data_dir.resolve())
+        env["DAGSTER_HOME"] = str(dagster_home(settings))
+        env["EUDR_API_PORT"] = str(settings.api_port)
+        env["EUDR_API_HOST"] = settings.api_host
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings, env, log_dir=log_dir)
+
+    def _spawn(self, name: str, argv: list[str], quiet: bool) -> subprocess.Popen:
+        out = open(self.log_dir / f"{name}.log", "ab") if quiet else None
+        p = subprocess.Popen(argv, env=self.env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT if quiet else None,
+                             start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def start_api(self, quiet: bool = True) -> None:
+        self._spawn("api", [sys.executable, "-m", "eudr_pipeline.cli", "serve", "--host", self.settings.api_host,
+                            "--port", str(self.settings.api_port)], quiet)
+        self.wait_http(f"http://{self.settings.api_host}:{self.settings.api_port}/docs", 60)
+
+    def start_daemon(self, quiet: bool = True) -> None:
+        self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")], quiet)
+
+    def start_webserver(self, quiet: bool = True) -> None:
+        self._spawn("dagster-webserver", [bin_path("dagster-webserver"), "-w", str(PROJECT_ROOT / "workspace.yaml"),
+                                          "-h", "127.0.0.1", "-p", str(self.settings.dagster_port)], quiet)
+
+    def wait_http(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{p.args[0]} exited with {p.returncode}; see {self.log_dir}")
+            try:
+                urllib.request.urlopen(url, timeout=2).read(1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"{url} did not answer in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 15
+        for p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs.clear()
+
+
+def ensure_demo_layers(settings: Settings) -> None:
+    """Ingest the versions in force of the layer sources (demo by default) into the store."""
+    from eudr_pipeline.layers.source_directory import current_version, source_path
+    from eudr_pipeline.layers.store import ALL_LAYERS, LayerStore
+
+    sources = source_path(settings.resolved_layer_sources())
+    store = LayerStore(settings.layer_store_dir())
+    for layer in ALL_LAYERS:
+        v = current_version(sources, layer)
+        if v and store.needs_ingest(layer, v):
+            store.ingest(sources, layer, v)
+
+
+DEMO_USERS = (("demo", "demo-password", 1000), ("auditor", "auditor-password", 100))
+
+
+def ensure_demo_users(state) -> None:
+    for name, password, tokens in DEMO_USERS:
+        if not state.accounts.exists(name):
+            state.accounts.add_user(name, password, tokens)
