@@ -50,7 +50,7 @@ from eudr_pipeline.layers.source_directory import (
 )
 from eudr_pipeline.core.overlaps import protected_area_record
 
-GDAL_CACHE_MB = 256
+GDAL_CACHE_MB = 128  # GDAL's default is 5 % of RAM (1.2 GB here): bound it for ingestion
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:
 def _scan_values(path: str) -> dict[int, int]:
     """Histogram of a single-band integer raster, read block by block (nodata excluded)."""
     counts: dict[int, int] = {}
-    with rasterio.open(path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path) as ds:
         nodata = ds.nodata
         for _, win in ds.block_windows(1):
             a = ds.read(1, window=win)

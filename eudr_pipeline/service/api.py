@@ -282,17 +282,19 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
         if state.plots.get(username, plot_id) is None:
             raise ApiError(404, f"plot {plot_id} not found")
         out = []
+        from eudr_pipeline.service.db import job_plots, jobs
+
+        q = (sa.select(analysis_runs, job_plots.c.checks, job_plots.c.tokens_cost)
+             .join(jobs, jobs.c.job_id == analysis_runs.c.job_id)
+             .join(job_plots, (job_plots.c.job_id == analysis_runs.c.job_id) & (job_plots.c.plot_id == analysis_runs.c.plot_id))
+             .where(analysis_runs.c.plot_id == plot_id, jobs.c.username == username).order_by(analysis_runs.c.id))
         with state.engine.connect() as con:
-            rows = con.execute(sa.text(
-                "SELECT a.*, jp.checks AS checks, jp.tokens_cost AS tokens_cost FROM analysis_runs a "
-                "JOIN jobs j ON j.job_id = a.job_id JOIN job_plots jp ON jp.job_id = a.job_id AND jp.plot_id = a.plot_id "
-                "WHERE a.plot_id = :p AND j.username = :u ORDER BY a.id"), {"p": plot_id, "u": username}).mappings()
-            for r in rows:
-                checks = r["checks"] if isinstance(r["checks"], list) else json.loads(r["checks"])
+            for r in con.execute(q).mappings():
+                checks = r["checks"]
                 out.append({"job_id": r["job_id"], "checks": [c["type"] for c in checks],
                             "config": {c["type"]: c["config"] for c in checks}, "status": r["status"],
                             "error": r["error"], "tokens_cost": r["tokens_cost"],
-                            "layer_versions": _j(r["layer_versions"]), "analysis": _j(r["analysis"]),
+                            "layer_versions": r["layer_versions"], "analysis": r["analysis"],
                             "created_at": _iso(r["created_at"]), "dagster_run_id": r["dagster_run_id"]})
         return {"plot_id": plot_id, "analysis_runs": out}
 

@@ -104,8 +104,8 @@ def test_corrupt_tile_is_named(tmp_path, demo):
     assert p.returncode == 2 and tile.name in p.stderr
 
 
-def test_demo_prints_the_table_and_paths(tmp_path):
-    p = eudr("demo", "--out-dir", str(tmp_path / "d"))
+def test_demo_core_prints_the_table_and_paths(tmp_path):
+    p = eudr("demo", "--core", "--out-dir", str(tmp_path / "d"))
     assert p.returncode == 0, p.stderr
     assert "High" in p.stdout and "Medium" in p.stdout and "Low" in p.stdout
     assert str(tmp_path / "d" / "results.json") in p.stdout
@@ -127,3 +127,18 @@ def test_layers_ingest_and_list(tmp_path, demo):
     p = run("layers", "list")
     assert p.returncode == 0
     assert sum(1 for line in p.stdout.splitlines() if " yes " in line) == 5
+
+
+def test_make_demo_runs_the_whole_service_flow(tmp_path):
+    """`eudr demo` (what `make demo` runs): API + Dagster daemon, a demo user's job through the sensor."""
+    p = eudr("demo", "--out-dir", str(tmp_path / "run"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "registration of all 10 demo plots refused" in p.stdout
+    assert "done-with-errors" in p.stdout and "1 refunded for failed plots" in p.stdout
+    for level in ("High", "Medium", "Low"):
+        assert level in p.stdout
+    response = [line.split(": ", 1)[1].strip() for line in p.stdout.splitlines() if line.startswith("response JSON:")][0]
+    doc = json.loads(open(response).read())
+    assert doc["status"] == "done-with-errors" and len(doc["plots"]) == 9
+    images = list((Path(response).parent / "images").glob("*.png"))
+    assert len(images) == 8

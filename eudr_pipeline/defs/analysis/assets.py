@@ -30,7 +30,7 @@ def plot_request(p: JobPlot, today: dt.date):
     """The analysis request of one job plot: its effective checks and their config."""
     types = tuple(c["type"] for c in p.checks) or ("eudr",)
     config: dict = {}
-    for c in p.checks:
+    for c in sorted(p.checks, key=lambda c: c["type"] == "eudr"):  # the eudr check's config wins
         config.update({k: v for k, v in (c.get("config") or {}).items() if v not in (None, "")})
     harvest = dt.date.fromisoformat(config["harvest_date"]) if config.get("harvest_date") else None
     req = request_from_feature(p.feature, p.position, harvest, config.get("commodity"), types, today=today)
