@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/eudr demo
 
 test: $(STAMP)
+	scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
 
 serve: $(STAMP)
