@@ -350,8 +350,12 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
         return {"total": total, "limit": limit, "offset": offset, "jobs": [response_for(j) for j in rows]}
 
     @app.get("/jobs/{job_id}", response_model=JobResponse, responses=ERRORS, tags=["jobs"])
-    def get_job(job_id: str, username: str = Depends(user)):
-        return response_for(owned_job(username, job_id))
+    def get_job(job_id: str, username: str = Depends(user),
+                include_plots: bool = Query(True, description="false: status and progress only, `plots` and `tasks` empty (cheap polling)")):
+        job = owned_job(username, job_id)
+        if include_plots:
+            return response_for(job)
+        return job_response(job, [], {}, {}, base_url) | {"plot_ids": [], "progress": _progress(job)}
 
     @app.post("/jobs/retrieve_job", response_model=JobResponse, responses=ERRORS, tags=["jobs"])
     def retrieve_job(body: RetrieveJob, username: str = Depends(user)):
@@ -384,6 +388,10 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
         return FileResponse(path, media_type="image/png")
 
     return app
+
+
+def _progress(job: dict) -> int:
+    return 100 if job["status"] in ("done", "done-with-errors", "incomplete") else 0
 
 
 def _dry(value: str | None) -> bool:

@@ -48,9 +48,9 @@ class Client:
     def wait_job(self, job_id: str, timeout: float = 120.0, poll: float = 0.25) -> dict:
         deadline = time.monotonic() + timeout
         while True:
-            job = self.request("GET", f"/jobs/{job_id}")
+            job = self.request("GET", f"/jobs/{job_id}?include_plots=false")
             if job["status"] in ("done", "done-with-errors", "incomplete"):
-                return job
+                return self.request("GET", f"/jobs/{job_id}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
             time.sleep(poll)

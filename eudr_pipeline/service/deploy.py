@@ -22,11 +22,11 @@ INSTANCE_YAML = """\
 # Written by eudr: the local Dagster instance of this deployment.
 telemetry:
   enabled: false
+# Runs are launched by the sensor as soon as it requests them (no queue polling delay);
+# a production profile with many concurrent jobs uses QueuedRunCoordinator with limits.
 run_coordinator:
   module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 2
+  class: DefaultRunCoordinator
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180
@@ -44,10 +44,15 @@ def free_port() -> int:
 
 
 def dagster_home(settings: Settings) -> Path:
+    """The deployment's DAGSTER_HOME, its storage created here once: the daemon, the
+    webserver and run workers starting together would otherwise race to create it."""
     home = (settings.data_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
+        from dagster import DagsterInstance
+
+        DagsterInstance.from_config(str(home)).dispose()
     return home
 
 

@@ -93,13 +93,12 @@ class JobStore:
             return [dict(r) for r in con.execute(q.order_by(analysis_runs.c.id)).mappings()]
 
     def latest_results(self, job_id: str) -> list[dict[str, Any]]:
-        """The newest analysis of each plot of the job, in plot order."""
+        """The newest analysis of each plot of the job (any order)."""
         with self.engine.connect() as con:
-            last = sa.select(analysis_runs.c.plot_id, sa.func.max(analysis_runs.c.id).label("id")).where(
+            last = sa.select(sa.func.max(analysis_runs.c.id).label("id")).where(
                 analysis_runs.c.job_id == job_id).group_by(analysis_runs.c.plot_id).subquery()
-            rows = con.execute(sa.select(analysis_runs).join(last, analysis_runs.c.id == last.c.id)).mappings().all()
-        by_plot = {r["plot_id"]: dict(r) for r in rows}
-        return [by_plot[p.plot_id] for p in self.plots(job_id) if p.plot_id in by_plot]
+            rows = con.execute(sa.select(analysis_runs).where(analysis_runs.c.id.in_(sa.select(last.c.id)))).mappings().all()
+        return [dict(r) for r in rows]
 
 
 class JobQueries:
@@ -140,8 +139,10 @@ class JobQueries:
         """(position, status, error, failure_type) per plot."""
         now = utcnow()
         with self.engine.begin() as con:
-            for pos, status, error, ftype in outcomes:
-                con.execute(job_plots.update().where(job_plots.c.job_id == job_id, job_plots.c.position == pos)
-                            .values(status=status, error=error, failure_type=ftype, started_at=started_at,
-                                    finished_at=now))
+            if outcomes:
+                con.execute(job_plots.update().where(job_plots.c.job_id == sa.bindparam("j"),
+                                                     job_plots.c.position == sa.bindparam("pos"))
+                            .values(status=sa.bindparam("st"), error=sa.bindparam("err"),
+                                    failure_type=sa.bindparam("ft"), started_at=started_at, finished_at=now),
+                            [{"j": job_id, "pos": p, "st": st, "err": e, "ft": f} for p, st, e, f in outcomes])
             con.execute(jobs.update().where(jobs.c.job_id == job_id).values(updated_at=now))

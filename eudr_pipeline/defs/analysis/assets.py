@@ -8,6 +8,7 @@ re-analysis after a new layer version (a backfill over stale partitions) leaves 
 import collections
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -102,6 +103,30 @@ def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource,
     })
 
 
+IMAGES_PER_WORKER_MIN = 400  # below this, starting a second process costs more than it saves
+
+
+def render_images(store_root: str, items: list[tuple[str, bytes, int]], out_dir: str) -> int:
+    """Render (plot_id, WKB geometry, end year) items to <out_dir>/<plot_id>.png, each file
+    written whole (temporary name, then rename). Runs in worker processes too."""
+    from eudr_pipeline.core.render import render_plot_png
+    from eudr_pipeline.layers.store import LayerStore
+
+    if not items:
+        return 0
+    geoms = shapely.from_wkb([g for _, g, _ in items])
+    layers = LayerStore(Path(store_root)).open_layer_set(bbox=tuple(shapely.total_bounds(geoms)))
+    out = Path(out_dir)
+    try:
+        for (plot_id, _, year), geom in zip(items, geoms):
+            tmp = out / f".{plot_id}.png.tmp"
+            tmp.write_bytes(render_plot_png(geom, layers, year))
+            tmp.replace(out / f"{plot_id}.png")
+    finally:
+        layers.close()
+    return len(items)
+
+
 def failure_type(result: PlotResult, request) -> str | None:
     """A short machine-readable cause for a failed plot."""
     if result.error is None:
@@ -122,8 +147,6 @@ def failure_type(result: PlotResult, request) -> str | None:
 )
 def job_images(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
                results_dir: ResultsDirResource) -> dg.MaterializeResult:
-    from eudr_pipeline.core.render import render_plot_png
-
     job_id = context.partition_key
     state = job_store.state()
     rows = {r["position"]: r for r in state.queries.job_plot_rows(job_id)}
@@ -135,13 +158,16 @@ def job_images(context: dg.AssetExecutionContext, job_store: JobStoreResource, l
     out.mkdir(parents=True, exist_ok=True)
     if not geoms:
         return dg.MaterializeResult(metadata={"images": 0})
-    layers = layer_store.store().open_layer_set(bbox=tuple(shapely.total_bounds(geoms)))
-    try:
-        for p, r in zip(plots, requests):
-            png = render_plot_png(r.geometry, layers, r.analysis_end.year)
-            tmp = out / f".{p.plot_id}.png.tmp"
-            tmp.write_bytes(png)
-            tmp.replace(out / f"{p.plot_id}.png")
-    finally:
-        layers.close()
+    items = [(p.plot_id, shapely.to_wkb(r.geometry), r.analysis_end.year) for p, r in zip(plots, requests)]
+    store_root = str(layer_store.store().root)
+    workers = 1 if len(items) < IMAGES_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
+    if workers == 1:
+        render_images(store_root, items, str(out))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        chunks = [items[k::workers] for k in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            list(pool.map(render_images, [store_root] * workers, chunks, [str(out)] * workers))
     return dg.MaterializeResult(metadata={"images": len(plots), "folder": dg.MetadataValue.path(str(out))})
