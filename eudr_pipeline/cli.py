@@ -213,6 +213,12 @@ def cmd_serve_all(args: argparse.Namespace) -> int:
     from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_layers, ensure_demo_users
     from eudr_pipeline.service.state import ServiceState
 
+    import signal
+
+    def _terminate(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)  # a service manager's stop ends the children too
     settings = get_settings()
     ensure_demo_layers(settings)
     ensure_demo_users(ServiceState(settings))
