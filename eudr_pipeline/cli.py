@@ -218,7 +218,8 @@ def cmd_serve_all(args: argparse.Namespace) -> int:
     def _terminate(*_):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)  # a service manager's stop ends the children too
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # Ctrl-C, a service manager's stop, a closed terminal
+        signal.signal(sig, _terminate)
     settings = get_settings()
     ensure_demo_layers(settings)
     ensure_demo_users(ServiceState(settings))
