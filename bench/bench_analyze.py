@@ -84,8 +84,8 @@ def main() -> None:
         base.append(run(base_cmd))
     med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
     dev = agreement(out / f"ours_{args.plots}.json", out / f"base_{args.plots}.json")
-    print(f"| plots | runs | ours wall s | baseline wall s | ratio (wall) | ours work s | baseline work s | ratio (work) "
-          f"| ours peak MiB | baseline peak MiB | worst deviation / tolerance |")
+    print("| plots | runs | ours wall s | baseline wall s | ratio (wall) | ours work s | baseline work s | ratio (work) "
+          "| ours peak MiB | baseline peak MiB | worst deviation / tolerance |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {args.plots} | {repeat} | {med(ours, 0):.2f} | {med(base, 0):.2f} | {med(base, 0) / med(ours, 0):.2f} "
           f"| {med(ours, 1):.2f} | {med(base, 1):.2f} | {med(base, 1) / med(ours, 1):.2f} "

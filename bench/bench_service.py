@@ -13,7 +13,6 @@ three asset steps), and total: submission -> the API answering `done` (images in
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics

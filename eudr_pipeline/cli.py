@@ -130,7 +130,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     the demo plots and submits a job through the API, the Dagster daemon's sensor picks it
     up, the run writes the response; then the per-plot table and the output paths."""
     import dataclasses
-    import tempfile
 
     from eudr_pipeline.demo import demo_plots
     from eudr_pipeline.service.client import ApiResponseError, Client

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import datetime as dt
-import io
 import json
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import jwt
@@ -24,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eudr_pipeline import __version__
 from eudr_pipeline.service.accounts import InsufficientTokens
 from eudr_pipeline.service.db import analysis_runs
-from eudr_pipeline.service.logic import create_job, estimate, job_response, validate_job
+from eudr_pipeline.service.logic import _iso, create_job, estimate, job_response, validate_job
 from eudr_pipeline.service.plots import ValidationFailed
 from eudr_pipeline.service.state import ServiceState
 
@@ -403,14 +399,6 @@ def _dry(value: str | None) -> bool:
     if v in ("false", "0", "no", ""):
         return False
     raise ApiError(400, f"X-Dry-Run must be true or false, got {value!r}", [{"loc": ["header", "X-Dry-Run"], "msg": "not a boolean"}])
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.isoformat()
 
 
 def _j(v: Any) -> Any:

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from eudr_pipeline.core.analysis import CHECK_TYPES, COMMODITIES
 from eudr_pipeline.core.intake import IntakeError, parse_date
-from eudr_pipeline.service.accounts import Accounts, InsufficientTokens
+from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.db import job_plots, jobs
-from eudr_pipeline.service.jobs import JobQueries, utcnow
-from eudr_pipeline.service.plots import PlotStore, ValidationFailed
+from eudr_pipeline.service.jobs import utcnow
+from eudr_pipeline.service.plots import PlotStore
 
 MAX_PLOTS = 10_000
 CONFIG_KEYS = ("harvest_date", "commodity")

@@ -38,6 +38,9 @@ def _result(store, row: LayerVersion, passed: bool, detail: str, **metadata) -> 
                                metadata={"version": row.version, "detail": detail, **metadata})
 
 
+NO_VERSION = dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
+
+
 def build_checks(layer: str) -> list:
     checks = []
 
@@ -54,7 +57,7 @@ def build_checks(layer: str) -> list:
         def crs_and_pixel_size(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
             store, row = current(layer_store)
             if row is None:
-                return dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
+                return NO_VERSION
             crs, pixel = _raster_header_problems(row)
             detail = "; ".join(crs + pixel) or f"{row.tile_count} tiles, EPSG:4326, {row.pixel_size_x:.10g} deg"
             return _result(store, row, not crs and not pixel, detail)
@@ -64,7 +67,7 @@ def build_checks(layer: str) -> list:
         def value_domain(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
             store, row = current(layer_store)
             if row is None:
-                return dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
+                return NO_VERSION
             found = recorded(row, "value domain") + recorded(row, "not empty")
             bad = [c for c in found if not c["passed"]]
             return _result(store, row, bool(found) and not bad, "; ".join(f"{c['name']}: {c['detail']}" for c in found),
@@ -77,7 +80,7 @@ def build_checks(layer: str) -> list:
         def geometry_validity(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
             store, row = current(layer_store)
             if row is None:
-                return dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
+                return NO_VERSION
             geoms, _ = read_geoparquet(Path(row.store_path) / f"{layer}.parquet")
             invalid = int((~shapely.is_valid(geoms)).sum())
             non_polygon = int((~np.isin(shapely.get_type_id(geoms), (3, 6))).sum())
