@@ -20,6 +20,7 @@ import shapely
 from eudr_pipeline.core.analysis import LayerSet
 from eudr_pipeline.core.overlaps import VectorLayer, protected_area_record
 from eudr_pipeline.core.rasters import RasterLayer, RasterLayerError
+from eudr_pipeline.layers.remote import gdal_path
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".parquet", ".fgb")
@@ -39,16 +40,23 @@ class LayerSourceError(ValueError):
     """A layer source directory or one of its files is unusable; the message names it."""
 
 
-def source_path(uri: str | Path) -> Path:
-    """A layer source given as a path or a file:// URI, as a local path. Other schemes
-    are refused with a clear error (remote sources must be synced to a local directory)."""
+def source_path(uri: str | Path):
+    """A layer source given as a path, a file:// URI, or any fsspec/GDAL URI (https://,
+    s3://, gs://, az://): a local Path, or a RemotePath with the same reading methods."""
     text = str(uri)
     if text.startswith("file://"):
         return Path(text[len("file://"):])
     if "://" in text:
+        from eudr_pipeline.layers.remote import VSI_PREFIX, RemotePath
+
         scheme = text.split("://", 1)[0]
-        raise LayerSourceError(f"layer source {text}: {scheme}:// sources are not supported yet; "
-                               "sync the release to a local directory and point EUDR_LAYER_SOURCES at it")
+        if scheme not in VSI_PREFIX:
+            raise LayerSourceError(f"layer source {text}: {scheme}:// is not supported "
+                                   f"(use a path, file://, or one of {', '.join(s + '://' for s in VSI_PREFIX)})")
+        try:
+            return RemotePath(text)
+        except (ImportError, ValueError) as exc:
+            raise LayerSourceError(f"layer source {text}: {exc}") from exc
     return Path(text)
 
 
@@ -57,9 +65,13 @@ def natural_key(s: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
 
 
+def _as_source(sources):
+    return sources if hasattr(sources, "iterdir") else source_path(sources)
+
+
 def layer_versions(sources: Path, layer: str) -> list[str]:
     """Version folders of ``layer`` under ``sources``, oldest first (natural sort)."""
-    d = Path(sources) / layer
+    d = _as_source(sources) / layer
     if not d.is_dir():
         return []
     return sorted((p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")), key=natural_key)
@@ -68,7 +80,7 @@ def layer_versions(sources: Path, layer: str) -> list[str]:
 def current_version(sources: Path, layer: str) -> str | None:
     """The version in force: the manifest's pin, else the newest folder."""
     versions = layer_versions(sources, layer)
-    manifest = Path(sources) / layer / "manifest.json"
+    manifest = _as_source(sources) / layer / "manifest.json"
     if manifest.is_file():
         try:
             pin = json.loads(manifest.read_text()).get("version")
@@ -83,7 +95,7 @@ def current_version(sources: Path, layer: str) -> str | None:
 
 def _files(folder: Path, suffixes: tuple[str, ...], pattern: str | None = None) -> list[Path]:
     out = []
-    for p in sorted(folder.rglob("*")):
+    for p in sorted(folder.rglob("*"), key=str):
         if p.is_file() and p.suffix.lower() in suffixes and (pattern is None or re.search(pattern, p.name, re.I)):
             out.append(p)
     return out
@@ -106,11 +118,11 @@ def hansen_last_year(version: str, files: list[Path]) -> int:
 
 
 def _raster(sources: Path, layer: str, version: str, pattern: str | None, label: str) -> RasterLayer | None:
-    files = _files(Path(sources) / layer / version, RASTER_SUFFIXES, pattern)
+    files = _files(_as_source(sources) / layer / version, RASTER_SUFFIXES, pattern)
     if not files:
         return None
     try:
-        return RasterLayer.open(label, version, files, source_name=LAYER_SOURCES.get(layer, layer))
+        return RasterLayer.open(label, version, [gdal_path(f) for f in files], source_name=LAYER_SOURCES.get(layer, layer))
     except RasterLayerError as exc:
         raise LayerSourceError(str(exc)) from exc
 
@@ -143,9 +155,11 @@ def _read_vector(path: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
                 crs = None
             return _to_wgs84(geoms, crs, path), [dict(f.get("properties") or {}) for f in feats]
         if suffix == ".parquet":
+            import io
+
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            table = pq.read_table(io.BytesIO(path.read_bytes()) if not isinstance(path, Path) else path)
             geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
             col = geo.get("primary_column", "geometry")
             crs = ((geo.get("columns") or {}).get(col) or {}).get("crs")
@@ -154,7 +168,7 @@ def _read_vector(path: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
             return _to_wgs84(geoms, json.dumps(crs) if isinstance(crs, dict) else crs, path), records
         import pyogrio.raw
 
-        meta, _, wkb, fields = pyogrio.raw.read(path)
+        meta, _, wkb, fields = pyogrio.raw.read(gdal_path(path))
         geoms = shapely.from_wkb(wkb)
         names = list(meta["fields"])
         records = [dict(zip(names, row)) for row in zip(*[f.tolist() for f in fields])] if names else [{} for _ in geoms]
@@ -275,7 +289,7 @@ def source_versions(sources: Path) -> SourceVersions:
 
 def open_layer_set(sources: Path | str) -> LayerSet:
     """Open the version in force of every layer under ``sources``."""
-    sources = Path(sources)
+    sources = _as_source(sources)
     if not sources.is_dir():
         raise LayerSourceError(f"layer source directory {sources} does not exist")
     v = source_versions(sources)

@@ -34,6 +34,7 @@ from eudr_pipeline.core.analysis import LayerSet
 from eudr_pipeline.core.overlaps import VectorLayer
 from eudr_pipeline.core.rasters import RasterLayer, RasterLayerError
 from eudr_pipeline.layers.catalogue import Catalogue, LayerVersion
+from eudr_pipeline.layers.remote import gdal_path
 from eudr_pipeline.layers.source_directory import (
     LAYER_SOURCES,
     RASTER_SUFFIXES,
@@ -45,6 +46,7 @@ from eudr_pipeline.layers.source_directory import (
     _repair,
     current_version,
     hansen_last_year,
+    source_path,
     landmark_record,
     read_regulations,
 )
@@ -83,9 +85,9 @@ class IngestError(LayerSourceError):
 
 def _checksum(files: list[Path], root: Path) -> str:
     h = hashlib.sha256()
-    for f in sorted(files):
+    for f in sorted(files, key=str):
         h.update(str(f.relative_to(root)).encode())
-        with open(f, "rb") as fh:
+        with f.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
@@ -145,7 +147,7 @@ class LayerStore:
         Returns the catalogue row: status "ok", or "rejected" with its failed checks (the
         version is then stored but never used). Raises IngestError when the files cannot
         be read at all. Ingesting a catalogued version again returns its row unchanged."""
-        sources = Path(sources)
+        sources = source_path(sources) if not hasattr(sources, "iterdir") else sources
         version = version or current_version(sources, layer)
         if version is None:
             raise IngestError(f"{sources}/{layer}: no version folder")
@@ -193,7 +195,7 @@ class LayerStore:
                 continue
             used += band_files
             try:
-                grid_layer = RasterLayer.open(f"{layer}/{band.name}", version, band_files)
+                grid_layer = RasterLayer.open(f"{layer}/{band.name}", version, [gdal_path(f) for f in band_files])
             except RasterLayerError as exc:
                 raise IngestError(str(exc)) from exc
             g = grid_layer.grid
@@ -207,14 +209,14 @@ class LayerStore:
                 try:
                     for v, n in _scan_values(tile.path).items():
                         hist[v] = hist.get(v, 0) + n
-                    dst = out / band.name / Path(tile.path).name
+                    dst = out / band.name / tile.path.rstrip("/").rsplit("/", 1)[-1]
                     _to_cog(tile.path, dst)
                 except rasterio.errors.RasterioError as exc:
                     raise IngestError(f"{tile.path}: unreadable raster ({exc})") from exc
                 w, s, e, n = (g.x0 + tile.col0 * g.dx, g.y0 - (tile.row0 + tile.height) * g.dy,
                               g.x0 + (tile.col0 + tile.width) * g.dx, g.y0 - tile.row0 * g.dy)
                 bounds = [min(bounds[0], w), min(bounds[1], s), max(bounds[2], e), max(bounds[3], n)]
-                index.append({"band": band.name, "file": f"{band.name}/{Path(tile.path).name}", "west": w,
+                index.append({"band": band.name, "file": f"{band.name}/{dst.name}", "west": w,
                               "south": s, "east": e, "north": n, "width": tile.width, "height": tile.height})
             bad = sorted(v for v in hist if not (lo <= v <= hi or (band.zero_ok and v == 0)))
             checks.append(_check(f"{band.name}: value domain", not bad,

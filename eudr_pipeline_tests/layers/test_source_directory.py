@@ -100,9 +100,13 @@ def test_real_wdpa_geopackage_reader():
 
 
 def test_source_uris():
+    from eudr_pipeline.layers.remote import RemotePath
     from eudr_pipeline.layers.source_directory import source_path
 
     assert source_path("file:///data/sources") == Path("/data/sources")
     assert source_path("/data/sources") == Path("/data/sources")
-    with pytest.raises(LayerSourceError, match="s3:// sources are not supported yet"):
-        source_path("s3://bucket/sources")
+    remote = source_path("https://example.org/layers")
+    assert isinstance(remote, RemotePath)
+    assert (remote / "hansen_gfc" / "v1.12" / "t.tif").gdal_path == "/vsicurl/https://example.org/layers/hansen_gfc/v1.12/t.tif"
+    with pytest.raises(LayerSourceError, match="ftp:// is not supported"):
+        source_path("ftp://host/sources")

@@ -128,3 +128,26 @@ def test_geoparquet_bbox_covering_filters_rows(tmp_path):
     assert len(near) == 1
     far, _ = read_geoparquet(path, (10.0, 10.0, 10.1, 10.1))
     assert len(far) == 0
+
+
+def test_layer_source_behind_https(tmp_path):
+    """The same source served over HTTP (listing + byte ranges): fsspec lists it, GDAL reads
+    it by range through /vsicurl/, and the store and the analysis agree with the local copy."""
+    from eudr_pipeline_tests.layers.http_source import serve
+
+    sources, plots = write_demo(tmp_path / "demo")
+    base, server = serve(tmp_path / "demo")
+    try:
+        remote = LayerStore(tmp_path / "remote_store")
+        local = LayerStore(tmp_path / "local_store")
+        for layer in ALL_LAYERS:
+            r = remote.ingest(f"{base}/sources", layer)
+            assert r.status == "ok" and r.source_uri.startswith("http://127.0.0.1")
+            assert r.checksum == local.ingest(sources, layer).checksum
+        features = json.loads(plots.read_text())["features"]
+        via_http = analyse(open_layer_set(f"{base}/sources"), features)
+        assert strip_sources(via_http) == strip_sources(analyse(open_layer_set(sources), features))
+        assert strip_sources(analyse(remote.open_layer_set(), features)) == strip_sources(via_http)
+    finally:
+        server.terminate()
+        server.wait(10)
