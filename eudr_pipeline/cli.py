@@ -133,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from eudr_pipeline.demo import demo_plots
     from eudr_pipeline.service.client import ApiResponseError, Client
-    from eudr_pipeline.service.deploy import Deployment, ensure_demo_layers, ensure_demo_users, free_port
+    from eudr_pipeline.service.deploy import Deployment, ensure_demo_users, free_port
     from eudr_pipeline.service.state import ServiceState
 
     settings = get_settings()
@@ -141,11 +141,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, data_dir=Path(args.out_dir))
     settings = dataclasses.replace(settings, api_port=free_port())
     print(f"data folder: {settings.data_dir.resolve()}")
-    ensure_demo_layers(settings)
     state = ServiceState(settings)
     ensure_demo_users(state)
     dep = Deployment.prepare(settings)
     try:
+        dep.ingest_layers()
         dep.start_api()
         dep.start_daemon()
         api = Client(f"http://{settings.api_host}:{settings.api_port}").login("demo", "demo-password")
@@ -209,7 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_serve_all(args: argparse.Namespace) -> int:
     """The local deployment: API, Dagster webserver and daemon (sensor, schedule), demo
     layers ingested, demo users; Ctrl-C stops everything."""
-    from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_layers, ensure_demo_users
+    from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_users
     from eudr_pipeline.service.state import ServiceState
 
     import signal
@@ -220,10 +220,11 @@ def cmd_serve_all(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # Ctrl-C, a service manager's stop, a closed terminal
         signal.signal(sig, _terminate)
     settings = get_settings()
-    ensure_demo_layers(settings)
     ensure_demo_users(ServiceState(settings))
     dep = Deployment.prepare(settings)
     try:
+        print("ingesting the layer versions in force through Dagster (layer_refresh)...")
+        dep.ingest_layers()
         dep.start_api(quiet=False)
         dep.start_daemon()
         dep.start_webserver()

@@ -88,6 +88,15 @@ class Deployment:
         self.procs.append(p)
         return p
 
+    def ingest_layers(self) -> None:
+        """Run the `layer_refresh` Dagster job once, in this deployment's instance, so the
+        layer versions in use are materializations the UI and the staleness of job
+        analyses know about (later versions come with the schedule)."""
+        p = subprocess.run([bin_path("dagster"), "job", "execute", "-m", "eudr_pipeline.definitions", "-j",
+                            "layer_refresh"], env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"ingesting the layers failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+
     def start_api(self, quiet: bool = True) -> None:
         self._spawn("api", [sys.executable, "-m", "eudr_pipeline.cli", "serve", "--host", self.settings.api_host,
                             "--port", str(self.settings.api_port)], quiet)

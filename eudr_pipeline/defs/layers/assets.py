@@ -109,11 +109,14 @@ def _build_layer_assets(layer: str) -> tuple:
         if version is None:
             context.log.info(f"{layer}: no version in {src}; nothing to ingest")
             return
-        if not store.needs_ingest(layer, version):
-            context.log.info(f"{layer} {version} is already in the store; not ingested again")
+        last = context.instance.get_latest_materialization_event(context.asset_key)
+        if last is not None and last.asset_materialization.tags.get("dagster/data_version") == version:
+            context.log.info(f"{layer} {version} is already in the store and recorded; nothing to do")
             return
         try:
-            row = store.ingest(src, layer, version)
+            row = store.catalogue.get(layer, version)  # ingested outside Dagster (`eudr layers ingest`): record it
+            if row is None:
+                row = store.ingest(src, layer, version)
         except IngestError as exc:
             raise dg.Failure(description=f"{layer} {version} cannot be ingested: {exc}",
                              metadata={"layer": layer, "version": version}) from exc
