@@ -319,7 +319,6 @@ def analyze_plots(
     fine = None
     if layers.forest_2020 is not None and layers.loss_year is not None:
         fine = min((layers.forest_2020.grid, layers.loss_year.grid), key=lambda g: g.dx * g.dy)
-    done = 0
     for batch_pos in _batches([requests[i].geometry for i in ok], opts.batch_cells, fine):
         idx = [ok[k] for k in batch_pos]
         geoms = np.array([requests[i].geometry for i in idx], dtype=object)
@@ -333,7 +332,6 @@ def analyze_plots(
         il = overlaps(geoms, layers.indigenous_lands)
         for k, i in enumerate(idx):
             results[i] = _assemble(requests[i], float(areas[k]), metrics, k, pa[k], il[k], layers, opts, sources, version)
-        done += len(idx)
         if progress:
             progress(len(idx))
     return [r for r in results if r is not None]

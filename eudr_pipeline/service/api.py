@@ -178,8 +178,7 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
     state = state or ServiceState.from_env()
     app = FastAPI(title="EUDR due-diligence pipeline", version=__version__,
                   description="Compatible with the reference `POST /jobs/make_job` (3.0.1).")
-    s = state.settings
-    base_url = s.public_url or f"http://{s.api_host}:{s.api_port}"
+    base_url = state.base_url
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException):
@@ -294,14 +293,10 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
                             "created_at": _iso(r["created_at"]), "dagster_run_id": r["dagster_run_id"]})
         return {"plot_id": plot_id, "analysis_runs": out}
 
-    def response_for(job: dict) -> dict:
-        rows = state.queries.job_plot_rows(job["job_id"])
-        plots_by_id = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
-        results = {r["plot_id"]: r for r in state.jobs.latest_results(job["job_id"])}
-        return job_response(job, rows, plots_by_id, results, base_url)
+    response_for = state.job_response
 
     def owned_job(username: str, job_id: str) -> dict:
-        job = state.queries.job_for(username, job_id)
+        job = state.jobs.job_for(username, job_id)
         if job is None:
             raise ApiError(404, f"job {job_id} not found")
         return job
@@ -327,7 +322,7 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
             from eudr_pipeline.service.dry_run import simulate
 
             simulate(state, job_id)
-        return response_for(state.queries.job_for(username, job_id))
+        return response_for(state.jobs.job_for(username, job_id))
 
     @app.post("/jobs/estimate", response_model=EstimateResponse, responses=ERRORS, tags=["jobs"],
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
@@ -342,7 +337,7 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
 
     @app.get("/jobs", response_model=JobList, responses=ERRORS, tags=["jobs"])
     def list_jobs(username: str = Depends(user), limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0)):
-        total, rows = state.queries.list_jobs(username, limit, offset)
+        total, rows = state.jobs.list_jobs(username, limit, offset)
         return {"total": total, "limit": limit, "offset": offset, "jobs": [response_for(j) for j in rows]}
 
     @app.get("/jobs/{job_id}", response_model=JobResponse, responses=ERRORS, tags=["jobs"])

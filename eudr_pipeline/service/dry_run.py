@@ -28,7 +28,7 @@ def simulated_analysis(area_ha: float, end: str) -> dict:
 
 def simulate(state, job_id: str) -> None:
     started = utcnow()
-    rows = state.queries.job_plot_rows(job_id)
+    rows = state.jobs.job_plot_rows(job_id)
     results, outcomes = [], []
     img_dir = state.results_dir / job_id / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +44,6 @@ def simulate(state, job_id: str) -> None:
         end = next((c["config"].get("harvest_date") for c in r["checks"] if c["config"].get("harvest_date")), today)
         results.append({"plot_id": r["plot_id"], "area_ha": area, "analysis": simulated_analysis(area, end)})
         outcomes.append((r["position"], "done", None, None))
-    state.queries.mark_plots(job_id, outcomes, started)
+    state.jobs.mark_plots(job_id, outcomes, started)
     state.jobs.record_analyses(job_id, "dry-run", {"dry_run": "true"}, results)
     state.jobs.set_status(job_id, "done")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,34 +26,20 @@ class JobPlot:
 
 
 class JobStore:
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    """Jobs, their plots and tasks, and the analysis history: what the API, the sensor
+    and the run workers share."""
 
-    def create_job(self, username: str, plots: list[JobPlot], checks: list[dict[str, Any]], job_name: str | None = None,
-                   notes: str | None = None, additional_info: dict | None = None, token_cost: int = 0,
-                   dry_run: bool = False, job_id: str | None = None, status: str = "pending") -> str:
-        """Store a job and its plots in one transaction; returns the job id."""
-        job_id = job_id or str(uuid.uuid4())
-        now = utcnow()
-        with self.engine.begin() as con:
-            con.execute(jobs.insert().values(
-                job_id=job_id, username=username, job_name=job_name, notes=notes,
-                additional_info=additional_info or {}, checks=checks, status=status, dry_run=dry_run,
-                token_cost=token_cost, created_at=now, updated_at=now))
-            if plots:
-                con.execute(job_plots.insert(), [
-                    {"job_id": job_id, "position": p.position, "plot_id": p.plot_id, "feature": p.feature,
-                     "checks": p.checks} for p in plots])
-        return job_id
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> "JobStore":
+        return cls(make_engine(url))
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as con:
             row = con.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
         return dict(row) if row else None
-
-    def job_ids(self) -> list[str]:
-        with self.engine.connect() as con:
-            return [r[0] for r in con.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at))]
 
     def plots(self, job_id: str) -> list[JobPlot]:
         with self.engine.connect() as con:
@@ -99,13 +84,6 @@ class JobStore:
                 analysis_runs.c.job_id == job_id).group_by(analysis_runs.c.plot_id).subquery()
             rows = con.execute(sa.select(analysis_runs).where(analysis_runs.c.id.in_(sa.select(last.c.id)))).mappings().all()
         return [dict(r) for r in rows]
-
-
-class JobQueries:
-    """Reads and bookkeeping the API and the Dagster assets share."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
 
     def job_for(self, username: str, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as con:

@@ -12,7 +12,7 @@ from pathlib import Path
 from eudr_pipeline.config import Settings, get_settings
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.db import make_engine
-from eudr_pipeline.service.jobs import JobQueries, JobStore
+from eudr_pipeline.service.jobs import JobStore
 from eudr_pipeline.service.plots import PlotStore
 
 
@@ -37,14 +37,23 @@ class ServiceState:
         return PlotStore(self.engine)
 
     @cached_property
-    def queries(self) -> JobQueries:
-        return JobQueries(self.engine)
-
-    @cached_property
     def jobs(self) -> JobStore:
-        store = JobStore.__new__(JobStore)
-        store.engine = self.engine
-        return store
+        return JobStore(self.engine)
+
+    @property
+    def base_url(self) -> str:
+        """Where the API answers: the base of image URLs in responses."""
+        s = self.settings
+        return s.public_url or f"http://{s.api_host}:{s.api_port}"
+
+    def job_response(self, job: dict) -> dict:
+        """The seed's response object of ``job`` from its rows, plots and latest results."""
+        from eudr_pipeline.service.logic import job_response
+
+        rows = self.jobs.job_plot_rows(job["job_id"])
+        plots_by_id = self.plots.get_many(job["username"], [r["plot_id"] for r in rows])
+        results = {r["plot_id"]: r for r in self.jobs.latest_results(job["job_id"])}
+        return job_response(job, rows, plots_by_id, results, self.base_url)
 
     @property
     def results_dir(self) -> Path:

@@ -14,7 +14,7 @@ import rasterio
 
 from eudr_pipeline.demo import write_demo
 from eudr_pipeline.layers.store import LayerStore
-from eudr_pipeline.service.jobs import JobPlot, JobStore
+from eudr_pipeline.service.jobs import JobStore
 
 
 @pytest.fixture
@@ -27,14 +27,27 @@ def env(tmp_path, monkeypatch):
     return defs, dg.DagsterInstance.ephemeral(), sources, plots, tmp_path / "data"
 
 
-def submit_demo_job(data: Path, plots: Path, instance) -> str:
-    features = json.loads(plots.read_text())["features"]
-    store = JobStore(f"sqlite:///{data / 'eudr.sqlite'}")
-    job_id = store.create_job("demo", [
-        JobPlot(i, f["properties"]["plot_id"], f, [{"type": "eudr", "config": {}}]) for i, f in enumerate(features)],
-        checks=[{"type": "eudr"}])
+def submit_demo_job(plots: Path, instance) -> str:
+    """The demo plots (all but the self-intersecting one) registered and submitted as the
+    service does; the job's partition added as the sensor does."""
+    from eudr_pipeline.service.logic import create_job, validate_job
+    from eudr_pipeline.service.state import ServiceState
+
+    state = ServiceState.from_env()
+    state.accounts.add_user("demo", "pw", 100)
+    feats = [f for f in json.loads(plots.read_text())["features"] if f["properties"]["plot_id"] != "demo-09"]
+    registered = state.plots.register("demo", {"type": "FeatureCollection", "features": feats})
+    body, owned, errors = validate_job({"plot_ids": [p["plot_id"] for p in registered]}, "demo", state.plots)
+    assert not errors
+    job_id = create_job(state.engine, state.accounts, "demo", body, owned, dry_run=False)
     instance.add_dynamic_partitions("jobs", [job_id])
     return job_id
+
+
+def results_by_name(jobs: JobStore, job_id: str) -> dict[str, dict]:
+    """Latest result per plot, keyed by the demo name (demo-04...) of the plot."""
+    names = {r["plot_id"]: r["feature"]["properties"]["plot_id"] for r in jobs.job_plot_rows(job_id)}
+    return {names[r["plot_id"]]: r for r in jobs.latest_results(job_id)}
 
 
 def stale(defs, instance, key: str, partition: str | None = None):
@@ -81,14 +94,14 @@ def test_ingest_schedule_stale_and_reanalysis(env):
     with dg.build_schedule_context(instance=instance, resources=defs.resources) as ctx:
         assert not schedule.evaluate_tick(ctx).run_requests
 
-    job_id = submit_demo_job(data, plots, instance)
+    job_id = submit_demo_job(plots, instance)
     analyses = defs.resolve_assets_def("job_analyses")
     assert dg.materialize([analyses], partition_key=job_id, instance=instance).success
-    jobs = JobStore(f"sqlite:///{data / 'eudr.sqlite'}")
-    first = {r["plot_id"]: r for r in jobs.latest_results(job_id)}
+    jobs = JobStore.from_url(f"sqlite:///{data / 'eudr.sqlite'}")
+    first = results_by_name(jobs, job_id)
     assert first["demo-04"]["layer_versions"]["hansen_gfc"] == "v1.12"
     assert first["demo-04"]["analysis"]["deforestation"]["total"] == 0.0
-    assert first["demo-09"]["status"] == "failed" and first["demo-10"]["status"] == "failed"  # by design
+    assert first["demo-10"]["status"] == "failed" and "no jrc_gfc2020 tile" in first["demo-10"]["error"]  # by design
     assert not stale(defs, instance, "job_analyses", job_id)
 
     # a new release appears: the observation sees it, one tick ingests it once
@@ -109,7 +122,9 @@ def test_ingest_schedule_stale_and_reanalysis(env):
     assert stale(defs, instance, "job_analyses", job_id)
     assert dg.materialize([analyses], partition_key=job_id, instance=instance).success
     assert not stale(defs, instance, "job_analyses", job_id)
-    history = jobs.analysis_history("demo-04", job_id)
+    demo_04 = next(pid for pid, r in ((r["plot_id"], r) for r in jobs.job_plot_rows(job_id))
+                   if r["feature"]["properties"]["plot_id"] == "demo-04")
+    history = jobs.analysis_history(demo_04, job_id)
     assert [h["layer_versions"]["hansen_gfc"] for h in history] == ["v1.12", "v1.13"]
     assert history[0]["analysis"]["deforestation"]["total"] == 0.0  # the earlier result is kept
     assert history[1]["analysis"]["deforestation"]["total_yearly"]["2024"] > 0

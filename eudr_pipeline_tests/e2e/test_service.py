@@ -50,14 +50,12 @@ def test_job_end_to_end_with_refund(live):
     api = live.client("alice", "alice-pw")
     ids = register(api, "demo-01", "demo-06", "demo-10")
     before = tokens(api)
-    t0 = time.monotonic()
     job = api.request("POST", "/jobs/make_job", {"job_name": "Q1 shipment", "plot_ids": list(ids.values()),
                                                  "notes": "n", "additional_info": {"reviewer": "A"},
                                                  "checks": [{"type": "eudr", "config": {"commodity": "cocoa"}}]})
     assert job["status"] == "pending" and job["token_cost"] == 2 + 2 + 1
     assert tokens(api)["reserved"] == before["reserved"] + job["token_cost"]
-    done = api.wait_job(job["job_id"], timeout=180)
-    assert time.monotonic() - t0 < 180
+    done = api.wait_job(job["job_id"], timeout=180)  # a hang guard; speed is measured by bench/bench_service.py
     assert done["status"] == "done-with-errors"
     check_types(done, SEED_JOB_FIELDS, "job")
     by_id = {p["plot_id"]: p for p in done["plots"]}

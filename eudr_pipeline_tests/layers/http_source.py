@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import os
 import re
+import subprocess
 from functools import partial
 from pathlib import Path
 
@@ -57,12 +58,11 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self._remaining = None
 
 
-def serve(folder: Path) -> tuple[str, "subprocess.Popen"]:
+def serve(folder: Path) -> tuple[str, subprocess.Popen]:
     """Serve ``folder`` on 127.0.0.1 from another process (GDAL holds the GIL while it
     opens a file, so a server thread in the reading process would deadlock): (base URL,
     process; terminate it when done)."""
     import socket
-    import subprocess
     import sys
     import time
     import urllib.request

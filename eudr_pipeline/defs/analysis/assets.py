@@ -91,7 +91,7 @@ def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource,
     out = results_dir.root() / job_id / f"{context.run.run_id}.parquet"
     write_results(out, requests, results)
     jobs.record_analyses(job_id, context.run.run_id, versions, [r.to_json() for r in results])
-    state.queries.mark_plots(job_id, [(p.position, "failed" if r.error else "done", r.error, failure_type(r, q))
+    state.jobs.mark_plots(job_id, [(p.position, "failed" if r.error else "done", r.error, failure_type(r, q))
                                       for p, r, q in zip(plots, results, requests)], started)
     failed = sum(1 for r in results if r.error)
     risk = collections.Counter((r.analysis or {}).get("risk_level") for r in results if r.analysis)
@@ -149,7 +149,7 @@ def job_images(context: dg.AssetExecutionContext, job_store: JobStoreResource, l
                results_dir: ResultsDirResource) -> dg.MaterializeResult:
     job_id = context.partition_key
     state = job_store.state()
-    rows = {r["position"]: r for r in state.queries.job_plot_rows(job_id)}
+    rows = {r["position"]: r for r in state.jobs.job_plot_rows(job_id)}
     today = dt.date.today()
     plots = [p for p in state.jobs.plots(job_id) if rows[p.position]["status"] == "done"]
     requests = [plot_request(p, today) for p in plots]

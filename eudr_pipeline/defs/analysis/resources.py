@@ -1,7 +1,6 @@
 import dagster as dg
 
 from eudr_pipeline.config import get_settings
-from eudr_pipeline.service.jobs import JobStore
 from eudr_pipeline.service.state import ServiceState
 
 
@@ -18,9 +17,6 @@ class JobStoreResource(dg.ConfigurableResource):
 
             settings = dataclasses.replace(settings, database_url=self.database_url)
         return ServiceState(settings)
-
-    def store(self) -> JobStore:
-        return self.state().jobs
 
 
 class ResultsDirResource(dg.ConfigurableResource):

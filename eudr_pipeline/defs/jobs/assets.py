@@ -8,13 +8,12 @@ import dagster as dg
 from eudr_pipeline.defs.analysis.assets import job_images
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import JobStoreResource, ResultsDirResource
-from eudr_pipeline.service.logic import job_response
 
 
 def finish_job(state, job_id: str) -> dict:
     """Settle the job's tokens and set its final status from its plots' outcomes."""
     job = state.jobs.job(job_id)
-    rows = state.queries.job_plot_rows(job_id)
+    rows = state.jobs.job_plot_rows(job_id)
     spent = sum(r["tokens_cost"] for r in rows if r["status"] == "done")
     settled = state.accounts.settle(job["username"], job_id, job["token_cost"], spent) if not job["dry_run"] else False
     failed = sum(1 for r in rows if r["status"] != "done")
@@ -35,14 +34,10 @@ def job_responses(context: dg.AssetExecutionContext, job_store: JobStoreResource
     state = job_store.state()
     tokens = finish_job(state, job_id)
     job = state.jobs.job(job_id)
-    rows = state.queries.job_plot_rows(job_id)
-    plots_by_id = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
-    results = {r["plot_id"]: r for r in state.jobs.latest_results(job_id)}
-    s = state.settings
-    resp = job_response(job, rows, plots_by_id, results, s.public_url or f"http://{s.api_host}:{s.api_port}")
+    resp = state.job_response(job)
     out = results_dir.root() / job_id / "response.json"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(resp, ensure_ascii=False, default=str))
     tmp.replace(out)
-    return dg.MaterializeResult(metadata={"status": job["status"], "plots": len(rows), **tokens,
+    return dg.MaterializeResult(metadata={"status": job["status"], "plots": len(resp["plots"]), **tokens,
                                           "response": dg.MetadataValue.path(str(out))})

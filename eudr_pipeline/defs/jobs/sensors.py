@@ -36,7 +36,7 @@ def job_submission_sensor(context: dg.SensorEvaluationContext, job_store: JobSto
     requests, new_partitions = [], []
     cursor = json.loads(context.cursor) if context.cursor else {"requested": 0}
     known = set(context.instance.get_dynamic_partitions(jobs_partitions.name))
-    for job in state.queries.pending_jobs(limit=200):
+    for job in state.jobs.pending_jobs(limit=200):
         job_id, attempt = job["job_id"], job["attempts"]
         if attempt > 0:
             runs = context.instance.get_runs(RunsFilter(tags={"eudr/job_id": job_id, "eudr/attempt": str(attempt)}), limit=1)
@@ -55,7 +55,7 @@ def job_submission_sensor(context: dg.SensorEvaluationContext, job_store: JobSto
         else:
             attempt = 1
         if attempt != job["attempts"]:
-            state.queries.mark_launched(job_id, None, attempt)
+            state.jobs.mark_launched(job_id, None, attempt)
         if job_id not in known:
             new_partitions.append(job_id)
         requests.append(dg.RunRequest(run_key=f"{job_id}:{attempt}", partition_key=job_id,
