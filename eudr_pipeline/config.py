@@ -1,6 +1,10 @@
 """All settings in one typed place. Every field can be set by an ``EUDR_<FIELD>``
 environment variable (e.g. ``EUDR_DATA_DIR``, ``EUDR_CANOPY_THRESHOLD``); a value that does
-not parse as the field's type is an error naming the variable."""
+not parse as the field's type is an error naming the variable.
+
+Settings are read once per process, where the process starts (``eudr`` in ``cli.main``,
+the Dagster code location in ``definitions.py``), and handed down from there; no module
+reads the environment on its own."""
 
 from __future__ import annotations
 
@@ -12,10 +16,7 @@ from typing import Any, Mapping
 
 from eudr_pipeline.core.analysis import AnalysisOptions
 from eudr_pipeline.core.risk import RiskRule
-
-
-class SettingsError(ValueError):
-    """An EUDR_* environment variable has a value of the wrong type."""
+from eudr_pipeline.errors import SettingsError
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,24 @@ class Settings:
         return cls(**values)
 
     def demo_dir(self) -> Path:
+        """Where the generated demo layers and plots are written."""
         return self.data_dir / "demo"
 
     def resolved_database_url(self) -> str:
+        """EUDR_DATABASE_URL, else SQLite (WAL) at $EUDR_DATA_DIR/eudr.sqlite."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'eudr.sqlite').resolve()}"
 
     def layer_store_dir(self) -> Path:
+        """The versioned layer store (COG, GeoParquet, catalogue.duckdb)."""
         return self.data_dir / "layers"
+
+    def results_dir(self) -> Path:
+        """Job results: $EUDR_DATA_DIR/results/<job_id>/ (GeoParquet per run, images, response)."""
+        return self.data_dir / "results"
+
+    def base_url(self) -> str:
+        """Where the API answers: the base of image URLs in responses."""
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
 
     def resolved_layer_sources(self) -> str:
         """EUDR_LAYER_SOURCES (a path or file:// URI), else the demo layers (generated on
@@ -113,6 +125,3 @@ def _parse(raw: str, type_name: Any, var: str) -> Any:
         raise SettingsError(f"{var}={raw!r} is not a valid {t}") from None
     return raw
 
-
-def get_settings() -> Settings:
-    return Settings.from_env()

@@ -1,6 +1,7 @@
 import pytest
 
-from eudr_pipeline.config import Settings, SettingsError
+from eudr_pipeline.config import Settings
+from eudr_pipeline.errors import SettingsError
 
 
 def test_env_overrides_every_type(tmp_path):

@@ -140,6 +140,30 @@ def _yearly(owner: np.ndarray, year: np.ndarray, weights: np.ndarray, n: int, n_
     return np.bincount(idx, weights=weights, minlength=n * n_years)[: n * n_years].reshape(n, n_years) / 1e4
 
 
+def _jrc_loss_on_forest_grid(cg: CoverageCells, wg: np.ndarray, forest: np.ndarray, end_years: np.ndarray,
+                             layers: LayerSet, n: int, n_years: int) -> np.ndarray:
+    """Yearly loss (ha) on 2020 forest, evaluated on the forest grid (the finer one) with
+    the loss year sampled at each forest cell's centre."""
+    loss = layers.loss_year
+    lfv, lfcov = _sample_on(loss, layers.forest_2020.grid, cg)
+    lfv = lfv.astype(np.int64)
+    year = 2000 + lfv
+    in_window = lfcov & (lfv != loss.fill) & (year >= FIRST_YEAR) & (year <= end_years[cg.owner]) & (
+        lfv <= layers.loss_last_year - 2000)
+    return _yearly(cg.owner, year, wg * (in_window & forest), n, n_years)
+
+
+def _degradation_ha(ct: CoverageCells, deg: RasterLayer, end_years: np.ndarray, n: int) -> np.ndarray:
+    """Area (ha) degraded after 2020 up to the analysis end (JRC TMF DegradationYear is
+    the year), NaN for plots no degradation tile covers."""
+    wt = ct.fraction * deg.grid.cell_area_m2(ct.row)
+    dv, dcov = deg.sample(ct.row, ct.col)
+    dv = dv.astype(np.int64)
+    degraded = dcov & (dv != deg.fill) & (dv > 2020) & (dv <= end_years[ct.owner])
+    covered = _sum(ct.owner, wt * dcov, n) > 0
+    return np.where(covered, _sum(ct.owner, wt * degraded, n) / 1e4, np.nan)
+
+
 def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, opts: AnalysisOptions) -> RasterMetrics:
     """Raster sums for plots ``geoms`` ((Multi)Polygons, lon/lat) whose analysis ends in
     ``end_years``. Loss years run from 2021 to layers.loss_last_year."""
@@ -187,29 +211,12 @@ def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, o
 
     # JRC series: [loss year] and [forest 2020] on the finer of the two grids
     if gfc.grid.dx * gfc.grid.dy <= loss.grid.dx * loss.grid.dy:
-        cf, wf, f_forest = cg, wg, forest
-        lfv, lfcov = _sample_on(loss, gfc.grid, cg)
-        lfv = lfv.astype(np.int64)
-        f_year = 2000 + lfv
-        f_in = lfcov & (lfv != loss.fill) & (f_year >= FIRST_YEAR) & (f_year <= end_years[cf.owner]) & (
-            lfv <= layers.loss_last_year - 2000)
+        loss_jrc = _jrc_loss_on_forest_grid(cg, wg, forest, end_years, layers, n, n_years)
     else:
-        cf, wf, f_year, f_in = ch, wh, year, in_window
         gv, gcov = _sample_on(gfc, loss.grid, ch)
-        f_forest = gcov & (gv == 1)
-    loss_jrc = _yearly(cf.owner, f_year, wf * (f_in & f_forest), n, n_years)
-
-    # degradation (JRC TMF DegradationYear = the year)
-    logging_ha = np.full(n, np.nan)
+        loss_jrc = _yearly(ch.owner, year, wh * (in_window & gcov & (gv == 1)), n, n_years)
     deg = layers.degradation_year
-    if deg is not None:
-        ct = cells_on(deg.grid)
-        wt = ct.fraction * deg.grid.cell_area_m2(ct.row)
-        dv, dcov = deg.sample(ct.row, ct.col)
-        dv = dv.astype(np.int64)
-        degraded = dcov & (dv != deg.fill) & (dv > 2020) & (dv <= end_years[ct.owner])
-        covered = _sum(ct.owner, wt * dcov, n) > 0
-        logging_ha = np.where(covered, _sum(ct.owner, wt * degraded, n) / 1e4, np.nan)
+    logging_ha = _degradation_ha(cells_on(deg.grid), deg, end_years, n) if deg is not None else np.full(n, np.nan)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         return RasterMetrics(
@@ -234,34 +241,17 @@ def _pct(part: float, whole: float) -> float:
     return _r(100.0 * part / whole, 4) if whole > 0 else 0.0
 
 
-def _protected_block(ov: Overlap, area_ha: float, layer: VectorLayer | None) -> dict[str, Any]:
-    details = []
-    for rec, ha in ov.details:
-        details.append({**rec, "overlap_area_ha": _r(ha)})
-    legal = most_restrictive([d["extractive_activity_legality"] for d in details])
-    return {
-        "protected_area_overlap_summary": {
-            "protected_area_overlap": ov.total_ha > 0,
-            "total_overlap_percentage": _pct(ov.total_ha, area_ha),
-            "total_overlap_area_ha": _r(ov.total_ha),
-            "most_restrictive_extractive_activity_legality": legal,
-        },
-        "protected_area_details": details,
-        "sources": [layer.source()] if layer is not None else [],
-    }
-
-
-def _indigenous_block(ov: Overlap, area_ha: float, layer: VectorLayer | None) -> dict[str, Any]:
+def _overlap_block(ov: Overlap, area_ha: float, layer: VectorLayer | None, kind: str) -> dict[str, Any]:
+    """The analysis.md section 4 block of one overlap layer: ``<kind>_overlap_summary``
+    (union total in ha and % of the plot), ``<kind>_details`` (per polygon), sources."""
     details = [{**rec, "overlap_area_ha": _r(ha)} for rec, ha in ov.details]
-    return {
-        "indigenous_land_overlap_summary": {
-            "indigenous_land_overlap": ov.total_ha > 0,
-            "total_overlap_percentage": _pct(ov.total_ha, area_ha),
-            "total_overlap_area_ha": _r(ov.total_ha),
-        },
-        "indigenous_land_details": details,
-        "sources": [layer.source()] if layer is not None else [],
-    }
+    summary = {f"{kind}_overlap": ov.total_ha > 0, "total_overlap_percentage": _pct(ov.total_ha, area_ha),
+               "total_overlap_area_ha": _r(ov.total_ha)}
+    if kind == "protected_area":
+        summary["most_restrictive_extractive_activity_legality"] = most_restrictive(
+            [d["extractive_activity_legality"] for d in details])
+    return {f"{kind}_overlap_summary": summary, f"{kind}_details": details,
+            "sources": [layer.source()] if layer is not None else []}
 
 
 def _years(end_year: int, last_year: int) -> list[int]:
@@ -346,12 +336,12 @@ def _assemble(req: PlotRequest, area_ha: float, m: RasterMetrics | None, k: int,
         a["warnings"] = list(req.warnings)
     prohibited: list[str] = []
     if "eudr" in req.checks or "protected-area" in req.checks:
-        a["protected_areas"] = _protected_block(pa, area_ha, layers.protected_areas)
+        a["protected_areas"] = _overlap_block(pa, area_ha, layers.protected_areas, "protected_area")
         a["protectedAreas"] = [[d["area_name"], d["overlap_area_ha"]] for d in a["protected_areas"]["protected_area_details"]]
         prohibited = [d["area_name"] or d["area_id"] for d in a["protected_areas"]["protected_area_details"]
                       if d["extractive_activity_legality"] == "prohibited"]
     if "eudr" in req.checks or "indigenous-land" in req.checks:
-        a["indigenous_land"] = _indigenous_block(il, area_ha, layers.indigenous_lands)
+        a["indigenous_land"] = _overlap_block(il, area_ha, layers.indigenous_lands, "indigenous_land")
         a["indigenous_overlap"] = {
             "total_overlap_area": _r(il.total_ha),
             "overlapping_territories": [rec.get("name") for rec, _ in il.details],

@@ -17,15 +17,13 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from eudr_pipeline.errors import GeometryError
+
 GEOD = Geod(ellps="WGS84")
 DEFAULT_POINT_HA = 1.0
 MAX_POINT_HA = 4.0
 CIRCLE_VERTICES = 64
 SUPPORTED_TYPES = ("Point", "Polygon", "MultiPolygon")
-
-
-class GeometryError(ValueError):
-    """An invalid plot geometry; the message says what is wrong and where."""
 
 
 @dataclass

@@ -30,13 +30,6 @@ class Grid:
     dx: float
     dy: float
 
-    def key(self) -> tuple[float, float, float, float]:
-        """A hashable identity robust to float noise in the origin: two grids whose
-        lattices coincide (origin differs by a whole number of cells) share a key."""
-        ox = (self.x0 / self.dx) % 1.0
-        oy = (self.y0 / self.dy) % 1.0
-        return (round(self.dx, 12), round(self.dy, 12), round(ox % 1.0, 6), round(oy % 1.0, 6))
-
     def same_lattice(self, other: "Grid", tol: float = 1e-6) -> bool:
         """True when both grids have the same cell size and aligned cell edges."""
         if abs(self.dx - other.dx) > tol * self.dx or abs(self.dy - other.dy) > tol * self.dy:

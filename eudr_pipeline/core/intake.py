@@ -10,13 +10,10 @@ import re
 from typing import Any
 
 from eudr_pipeline.core.analysis import COMMODITIES, PlotRequest
-from eudr_pipeline.core.geometry import GeometryError, parse_geometry
+from eudr_pipeline.core.geometry import parse_geometry
+from eudr_pipeline.errors import GeometryError, IntakeError
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class IntakeError(ValueError):
-    """A plot's properties are unusable (bad date, unknown commodity)."""
 
 
 def parse_date(value: Any, where: str) -> dt.date:
@@ -31,24 +28,57 @@ def parse_date(value: Any, where: str) -> dt.date:
         raise IntakeError(f"{where}: {value!r} is not a valid date ({exc})") from exc
 
 
+def registered_harvest_dates(props: dict[str, Any], where: str) -> list[dt.date]:
+    """Every harvest date a plot's properties give (``harvest_date`` and the list
+    ``harvest_dates``), sorted, without repeats; IntakeError naming the bad one."""
+    dates = []
+    if props.get("harvest_date") not in (None, ""):
+        dates.append(parse_date(props["harvest_date"], f"{where} harvest_date"))
+    listed = props.get("harvest_dates")
+    if listed not in (None, []):
+        if not isinstance(listed, list):
+            raise IntakeError(f"{where} harvest_dates: must be a list of YYYY-MM-DD dates")
+        dates += [parse_date(d, f"{where} harvest_dates[{k}]") for k, d in enumerate(listed)]
+    return sorted(set(dates))
+
+
 def registered_harvest_date(props: dict[str, Any], where: str) -> dt.date | None:
     """The plot's own harvest date: harvest_date, else the latest of harvest_dates."""
     if props.get("harvest_date") not in (None, ""):
         return parse_date(props["harvest_date"], f"{where} harvest_date")
-    dates = props.get("harvest_dates")
-    if dates:
-        if not isinstance(dates, list):
-            raise IntakeError(f"{where} harvest_dates: must be a list of YYYY-MM-DD dates")
-        return max(parse_date(d, f"{where} harvest_dates[{k}]") for k, d in enumerate(dates))
-    return None
+    dates = registered_harvest_dates(props, where)
+    return dates[-1] if dates else None
 
 
 def check_commodity(value: Any, where: str) -> str | None:
+    """``value`` as one of COMMODITIES, None when absent; IntakeError naming ``where``."""
     if value in (None, ""):
         return None
     if value not in COMMODITIES:
         raise IntakeError(f"{where}: commodity {value!r} is not one of {', '.join(COMMODITIES)}")
     return str(value)
+
+
+CONFIG_KEYS = ("harvest_date", "commodity")
+
+
+def effective_config(registered: dict[str, Any], *overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """harvest_date and commodity in force for one plot and check: each of ``overrides``
+    (in increasing precedence: the check's config, then its per_plot entry) replaces the
+    plot's ``registered`` values where it sets them (api.md)."""
+    out = {k: registered.get(k) for k in CONFIG_KEYS}
+    for layer in overrides:
+        out.update({k: v for k, v in (layer or {}).items() if k in CONFIG_KEYS and v not in (None, "")})
+    return out
+
+
+def analysis_config(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The harvest_date and commodity one analysis of a plot uses, from the effective
+    configs of its checks ([{type, config}]): the eudr check's values win."""
+    out: dict[str, Any] = {}
+    for c in sorted(checks, key=lambda c: c["type"] == "eudr"):
+        out.update({k: v for k, v in (c.get("config") or {}).items() if v not in (None, "")})
+    return out
 
 
 def feature_plot_id(feature: dict[str, Any], index: int) -> str:

@@ -15,16 +15,8 @@ from shapely.strtree import STRtree
 
 from eudr_pipeline.core.geometry import geodesic_areas_ha
 
-IUCN_CATEGORIES = ("Ia", "Ib", "II", "III", "IV", "V", "VI")
-LEGALITY_BY_IUCN = {"Ia": "prohibited", "Ib": "prohibited", "II": "prohibited", "III": "prohibited",
-                    "IV": "limited", "V": "limited", "VI": "permitted"}
+# extractive-activity legality of a protected area (set at ingestion from IUCN_CAT, layers/vectors.py)
 LEGALITY_RANK = {"prohibited": 3, "limited": 2, "permitted": 1, "unknown": 0}
-LEGALITY_CONDITIONS = {
-    "prohibited": "Extractive activity is prohibited: strict protection (IUCN {cat}).",
-    "limited": "Extractive activity is limited: only activities compatible with the area's management plan (IUCN {cat}).",
-    "permitted": "Sustainable extractive use is permitted under the area's management (IUCN {cat}).",
-    "unknown": "No IUCN category or regulation on record: check the designation ({desig}) with the authority.",
-}
 
 
 @dataclass
@@ -47,44 +39,6 @@ class VectorLayer:
 
     def source(self) -> dict[str, str]:
         return {"source_name": self.source_name or self.name, "data_version": self.version}
-
-
-def normalise_iucn(value: Any) -> str | None:
-    """IUCN_CAT as one of Ia..VI, else None ("Not Reported", "Not Applicable", ...)."""
-    if value is None:
-        return None
-    s = str(value).strip()
-    for cat in IUCN_CATEGORIES:
-        if s.lower() == cat.lower():
-            return cat
-    return None
-
-
-def protected_area_record(attrs: dict[str, Any], regulations: list[tuple[str, str]] | None = None,
-                          legality_override: str | None = None) -> dict[str, Any]:
-    """The analysis.md section 4 fields of one WDPA polygon from its WDPA attributes."""
-    cat = normalise_iucn(attrs.get("IUCN_CAT"))
-    legality = legality_override or (LEGALITY_BY_IUCN.get(cat, "unknown") if cat else "unknown")
-    wdpaid = attrs.get("WDPAID")
-    if isinstance(wdpaid, float) and wdpaid.is_integer():
-        wdpaid = int(wdpaid)
-    source = attrs.get("MANG_AUTH") or attrs.get("DATA_PROVIDER") or attrs.get("METADATAID") or "WDPA"
-    if isinstance(source, str) and source.strip().lower() in ("not reported", "not applicable", ""):
-        source = "WDPA"
-    regs = regulations or []
-    return {
-        "area_id": str(wdpaid),
-        "area_name": attrs.get("NAME"),
-        "local_name": attrs.get("ORIG_NAME"),
-        "source_name": str(source),
-        "iucn_category": cat,
-        "extractive_activity_legality": legality,
-        "extractive_activity_conditions": LEGALITY_CONDITIONS[legality].format(
-            cat=cat, desig=attrs.get("DESIG_ENG") or "unknown designation"),
-        "regulation_names": [n for n, _ in regs],
-        "regulation_urls": [u for _, u in regs],
-        "type": attrs.get("DESIG_ENG"),
-    }
 
 
 def most_restrictive(legalities: list[str]) -> str | None:

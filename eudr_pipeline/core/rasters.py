@@ -8,7 +8,6 @@ the tile size.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,7 @@ import rasterio
 from rasterio.windows import Window
 
 from eudr_pipeline.core.grid import Grid
-
-
-class RasterLayerError(ValueError):
-    """A raster file cannot serve as a tile of its layer (unreadable, wrong CRS, rotated,
-    or not on the grid of the other tiles). The message names the file."""
+from eudr_pipeline.errors import RasterLayerError
 
 
 @dataclass(frozen=True)
@@ -210,6 +205,3 @@ class RasterLayer:
         self._cache.clear()
         self._cached_bytes = 0
 
-    def cell_size_m(self) -> float:
-        """Approximate cell width in metres at the equator (for display only)."""
-        return self.grid.dx * math.pi / 180 * 6378137.0

@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import duckdb
 
+from eudr_pipeline.errors import CatalogueBusy
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layer_versions (
     layer VARCHAR NOT NULL,
@@ -64,10 +66,6 @@ class LayerVersion:
     @property
     def failed_checks(self) -> list[dict[str, Any]]:
         return [c for c in self.checks if not c["passed"]]
-
-
-class CatalogueBusy(RuntimeError):
-    """Another process kept the catalogue file locked for longer than the wait."""
 
 
 class Catalogue:

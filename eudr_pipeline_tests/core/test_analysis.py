@@ -17,7 +17,8 @@ from shapely.geometry import box
 
 from eudr_pipeline.core.analysis import AnalysisOptions, analyze_plots
 from eudr_pipeline.core.intake import request_from_feature
-from eudr_pipeline.layers.source_directory import LayerSourceError, open_layer_set
+from eudr_pipeline.errors import LayerSourceError
+from eudr_pipeline.layers.source_directory import open_layer_set
 from eudr_pipeline_tests.conftest import box_feature, write_tif
 
 GEOD = Geod(ellps="WGS84")
