@@ -10,13 +10,13 @@ import pytest
 import shapely
 
 from eudr_pipeline.layers.source_directory import (
-    LayerSourceError,
     current_version,
     hansen_last_year,
     layer_versions,
     open_layer_set,
-    read_protected_areas,
 )
+from eudr_pipeline.errors import LayerSourceError
+from eudr_pipeline.layers.vectors import read_vector_layer
 from eudr_pipeline_tests.conftest import box_feature, write_tif
 
 SHARED_WDPA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "wdpa_internal_only"
@@ -67,7 +67,7 @@ def test_geopackage_in_another_crs_is_reprojected(tmp_path):
     pyogrio.raw.write(folder / "wdpa.gpkg", geometry=shapely.to_wkb(np.array([projected], dtype=object)),
                       field_data=list(fields.values()), fields=list(fields), geometry_type="Polygon",
                       crs="EPSG:32630", driver="GPKG")
-    layer = read_protected_areas(folder, "2024")
+    layer = read_vector_layer(folder, "wdpa", "2024")
     assert layer.records[0]["area_id"] == "7" and layer.records[0]["extractive_activity_legality"] == "prohibited"
     back = layer.geometries[0]
     assert shapely.hausdorff_distance(back, poly) < 1e-6
@@ -80,7 +80,7 @@ def test_invalid_protected_polygons_are_repaired(tmp_path):
               "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
     (folder / "w.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [bowtie, box_feature(
         2, 2, 3, 3, WDPAID=2, NAME="Ok", IUCN_CAT="Not Reported")]}))
-    layer = read_protected_areas(folder, "1")
+    layer = read_vector_layer(folder, "wdpa", "1")
     assert shapely.is_valid(layer.geometries).all()
     assert layer.records[1]["iucn_category"] is None and layer.records[1]["extractive_activity_legality"] == "unknown"
 
@@ -89,7 +89,7 @@ def test_real_wdpa_geopackage_reader():
     """Extra check on the real WDPA files beside the project (never copied into it)."""
     if not SHARED_WDPA.is_dir():
         pytest.skip(f"{SHARED_WDPA} absent: the real-WDPA reader check is skipped")
-    layer = read_protected_areas(SHARED_WDPA, "real")
+    layer = read_vector_layer(SHARED_WDPA, "wdpa", "real")
     by_id = {r["area_id"]: r for r in layer.records}
     assert by_id["12555"]["area_name"] == "Cerro San Gil"
     assert by_id["12555"]["iucn_category"] == "III" and by_id["12555"]["extractive_activity_legality"] == "prohibited"
