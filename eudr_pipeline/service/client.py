@@ -10,6 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from eudr_pipeline.service.job_status import TERMINAL_STATUSES
+
 
 class ApiResponseError(Exception):
     def __init__(self, status: int, body: Any):
@@ -49,7 +51,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             job = self.request("GET", f"/jobs/{job_id}?include_plots=false")
-            if job["status"] in ("done", "done-with-errors", "incomplete"):
+            if job["status"] in TERMINAL_STATUSES:
                 return self.request("GET", f"/jobs/{job_id}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:.0f} s")

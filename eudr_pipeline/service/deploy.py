@@ -72,6 +72,8 @@ class Deployment:
 
     @classmethod
     def prepare(cls, settings: Settings, extra_env: dict[str, str] | None = None) -> "Deployment":
+        """The deployment's environment, with the job database upgraded to the current schema."""
+        upgrade_job_database(settings)
         env = {**os.environ, **(extra_env or {})}
         env["EUDR_DATA_DIR"] = str(settings.data_dir.resolve())
         env["DAGSTER_HOME"] = str(dagster_home(settings))
@@ -141,21 +143,28 @@ class Deployment:
 
 def ensure_demo_layers(settings: Settings) -> None:
     """Ingest the versions in force of the layer sources (demo by default) into the store."""
-    from eudr_pipeline.layers.source_directory import current_version, source_path
-    from eudr_pipeline.layers.store import ALL_LAYERS, LayerStore
+    from eudr_pipeline.layers.refresh import ingest_new_versions
+    from eudr_pipeline.layers.store import LayerStore
 
-    sources = source_path(settings.resolved_layer_sources())
-    store = LayerStore(settings.layer_store_dir())
-    for layer in ALL_LAYERS:
-        v = current_version(sources, layer)
-        if v and store.needs_ingest(layer, v):
-            store.ingest(sources, layer, v)
+    failed = [o for o in ingest_new_versions(settings.resolved_layer_sources(), LayerStore(settings.layer_store_dir()))
+              if not o.ok]
+    if failed:
+        raise RuntimeError("; ".join(f"{o.layer} {o.version}: {o.error or o.row.status}" for o in failed))
+
+
+def upgrade_job_database(settings: Settings) -> None:
+    """Create or upgrade the job database to the current schema (eudr db upgrade)."""
+    from eudr_pipeline.service.database import engine_for
+    from eudr_pipeline.service.migrations import upgrade_database
+
+    upgrade_database(engine_for(settings.resolved_database_url()))
 
 
 DEMO_USERS = (("demo", "demo-password", 1000), ("auditor", "auditor-password", 100))
 
 
 def ensure_demo_users(state) -> None:
+    """The demo users with their tokens, created once."""
     for name, password, tokens in DEMO_USERS:
         if not state.accounts.exists(name):
             state.accounts.add_user(name, password, tokens)

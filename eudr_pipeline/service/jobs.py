@@ -1,126 +1,50 @@
-"""Jobs and the history of their analyses, in the shared database."""
+"""A job's life in the service: submitted (the job, its plots and the token reservation
+in one transaction), then finished (tokens settled once, final status) or given up
+(every token refunded, ``incomplete``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+import uuid
 
-import sqlalchemy as sa
-
-from eudr_pipeline.service.db import analysis_runs, job_plots, jobs, make_engine
-
-JOB_STATUSES = ("creating", "pending", "incomplete", "done-with-errors", "done")
+from eudr_pipeline.service.job_requests import JobRequest
+from eudr_pipeline.service.pricing import plot_costs
+from eudr_pipeline.service.state import ServiceState
+from eudr_pipeline.service.database import job_plots, jobs
+from eudr_pipeline.service.timestamps import utcnow
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+def submit_job(state: ServiceState, username: str, request: JobRequest, dry_run: bool) -> str:
+    """Store the job, its plots and the token reservation in one transaction; the job's
+    id. InsufficientTokens (nothing stored) when its cost is not free."""
+    costs = plot_costs([c["type"] for c in request.checks], {p: request.plots[p]["area_ha"] for p in request.plot_ids})
+    job_id, now = str(uuid.uuid4()), utcnow()
+    with state.engine.begin() as con:
+        con.execute(jobs.insert().values(
+            job_id=job_id, username=username, job_name=request.job_name, notes=request.notes,
+            additional_info=request.additional_info, checks=request.checks, status="pending", dry_run=dry_run,
+            token_cost=0 if dry_run else sum(costs.values()), created_at=now, updated_at=now))
+        con.execute(job_plots.insert(), [
+            {"job_id": job_id, "position": pos, "plot_id": pid, "feature": request.plots[pid]["features"][0],
+             "checks": request.plot_checks(pid), "tokens_cost": 0 if dry_run else costs[pid], "status": "pending"}
+            for pos, pid in enumerate(request.plot_ids)])
+        if not dry_run:
+            state.ledger.reserve(con, username, job_id, sum(costs.values()))
+    return job_id
 
 
-@dataclass
-class JobPlot:
-    position: int
-    plot_id: str
-    feature: dict[str, Any]
-    checks: list[dict[str, Any]]
+def finish_job(state: ServiceState, job_id: str) -> dict:
+    """Settle the job's tokens (spent for analysed plots, refunded for the others, once)
+    and set its final status from its plots' outcomes."""
+    job = state.jobs.job(job_id)
+    rows = state.jobs.job_plot_rows(job_id)
+    spent = sum(r["tokens_cost"] for r in rows if r["status"] == "done")
+    settled = state.ledger.settle(job["username"], job_id, job["token_cost"], spent) if not job["dry_run"] else False
+    failed = sum(1 for r in rows if r["status"] != "done")
+    state.jobs.set_status(job_id, "done-with-errors" if failed else "done")
+    return {"spent": spent, "refunded": job["token_cost"] - spent, "settled_now": settled, "failed_plots": failed}
 
 
-class JobStore:
-    """Jobs, their plots and tasks, and the analysis history: what the API, the sensor
-    and the run workers share."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def from_url(cls, url: str) -> "JobStore":
-        return cls(make_engine(url))
-
-    def job(self, job_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as con:
-            row = con.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
-        return dict(row) if row else None
-
-    def plots(self, job_id: str) -> list[JobPlot]:
-        with self.engine.connect() as con:
-            rows = con.execute(sa.select(job_plots).where(job_plots.c.job_id == job_id)
-                               .order_by(job_plots.c.position)).mappings().all()
-        return [JobPlot(r["position"], r["plot_id"], r["feature"], r["checks"]) for r in rows]
-
-    def set_status(self, job_id: str, status: str, **values: Any) -> None:
-        assert status in JOB_STATUSES, status
-        now = utcnow()
-        extra = {"finished_at": now} if status in ("done", "done-with-errors", "incomplete") else {}
-        with self.engine.begin() as con:
-            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(status=status, updated_at=now,
-                                                                           **extra, **values))
-
-    def record_analyses(self, job_id: str, dagster_run_id: str, layer_versions: dict[str, str],
-                        results: list[dict[str, Any]]) -> None:
-        """Append one history row per plot result ({plot_id, area_ha, analysis} or
-        {plot_id, error}); earlier analyses of the same plots are kept."""
-        now = utcnow()
-        with self.engine.begin() as con:
-            con.execute(analysis_runs.insert(), [
-                {"job_id": job_id, "plot_id": r["plot_id"], "dagster_run_id": dagster_run_id,
-                 "status": "failed" if "error" in r else "done", "error": r.get("error"),
-                 "layer_versions": layer_versions, "analysis": r.get("analysis"), "area_ha": r.get("area_ha"),
-                 "created_at": now} for r in results])
-            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(layer_versions=layer_versions,
-                                                                           updated_at=now))
-
-    def analysis_history(self, plot_id: str, job_id: str | None = None) -> list[dict[str, Any]]:
-        """Every analysis of ``plot_id`` (in ``job_id``), oldest first."""
-        q = sa.select(analysis_runs).where(analysis_runs.c.plot_id == plot_id)
-        if job_id:
-            q = q.where(analysis_runs.c.job_id == job_id)
-        with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(q.order_by(analysis_runs.c.id)).mappings()]
-
-    def latest_results(self, job_id: str) -> list[dict[str, Any]]:
-        """The newest analysis of each plot of the job (any order)."""
-        with self.engine.connect() as con:
-            last = sa.select(sa.func.max(analysis_runs.c.id).label("id")).where(
-                analysis_runs.c.job_id == job_id).group_by(analysis_runs.c.plot_id).subquery()
-            rows = con.execute(sa.select(analysis_runs).where(analysis_runs.c.id.in_(sa.select(last.c.id)))).mappings().all()
-        return [dict(r) for r in rows]
-
-    def job_for(self, username: str, job_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as con:
-            r = con.execute(sa.select(jobs).where(jobs.c.job_id == job_id, jobs.c.username == username)).mappings().first()
-        return dict(r) if r else None
-
-    def list_jobs(self, username: str, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        with self.engine.connect() as con:
-            total = con.execute(sa.select(sa.func.count()).select_from(jobs).where(jobs.c.username == username)).scalar()
-            rows = con.execute(sa.select(jobs).where(jobs.c.username == username)
-                               .order_by(jobs.c.created_at.desc(), jobs.c.job_id).limit(limit).offset(offset)).mappings()
-            return int(total), [dict(r) for r in rows]
-
-    def job_plot_rows(self, job_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(sa.select(job_plots).where(job_plots.c.job_id == job_id)
-                                                 .order_by(job_plots.c.position)).mappings()]
-
-    def pending_jobs(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(sa.select(jobs).where(jobs.c.status == "pending", jobs.c.dry_run.is_(False))
-                                                 .order_by(jobs.c.created_at).limit(limit)).mappings()]
-
-    def mark_launched(self, job_id: str, run_id: str, attempts: int) -> None:
-        with self.engine.begin() as con:
-            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(
-                dagster_run_id=run_id, attempts=attempts, updated_at=utcnow()))
-
-    def mark_plots(self, job_id: str, outcomes: list[tuple[int, str, str | None, str | None]],
-                   started_at: dt.datetime) -> None:
-        """(position, status, error, failure_type) per plot."""
-        now = utcnow()
-        with self.engine.begin() as con:
-            if outcomes:
-                con.execute(job_plots.update().where(job_plots.c.job_id == sa.bindparam("j"),
-                                                     job_plots.c.position == sa.bindparam("pos"))
-                            .values(status=sa.bindparam("st"), error=sa.bindparam("err"),
-                                    failure_type=sa.bindparam("ft"), started_at=started_at, finished_at=now),
-                            [{"j": job_id, "pos": p, "st": st, "err": e, "ft": f} for p, st, e, f in outcomes])
-            con.execute(jobs.update().where(jobs.c.job_id == job_id).values(updated_at=now))
+def give_up_job(state: ServiceState, job: dict) -> None:
+    """End a job that could not be run: every reserved token refunded, ``incomplete``."""
+    state.ledger.settle(job["username"], job["job_id"], job["token_cost"], 0)
+    state.jobs.set_status(job["job_id"], "incomplete")

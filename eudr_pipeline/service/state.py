@@ -1,5 +1,6 @@
-"""What the API process and the Dagster assets share: the database, the results folder,
-the JWT secret."""
+"""What the API process, the job sensor and the run workers share: the settings, the
+database (one engine per process), the stores on it, the results folder and the JWT
+secret. Built once per process from its Settings."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from eudr_pipeline.config import Settings, get_settings
+import sqlalchemy as sa
+
+from eudr_pipeline.config import Settings
 from eudr_pipeline.service.accounts import Accounts
-from eudr_pipeline.service.db import make_engine
-from eudr_pipeline.service.jobs import JobStore
+from eudr_pipeline.service.database import engine_for
+from eudr_pipeline.service.job_response import job_response
+from eudr_pipeline.service.job_store import JobStore
+from eudr_pipeline.service.ledger import TokenLedger
 from eudr_pipeline.service.plots import PlotStore
 
 
@@ -20,17 +25,17 @@ from eudr_pipeline.service.plots import PlotStore
 class ServiceState:
     settings: Settings
 
-    @classmethod
-    def from_env(cls) -> "ServiceState":
-        return cls(get_settings())
+    @cached_property
+    def engine(self) -> sa.Engine:
+        return engine_for(self.settings.resolved_database_url())
 
     @cached_property
-    def engine(self):
-        return make_engine(self.settings.resolved_database_url())
+    def ledger(self) -> TokenLedger:
+        return TokenLedger(self.engine)
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.engine)
+        return Accounts(self.engine, self.ledger)
 
     @cached_property
     def plots(self) -> PlotStore:
@@ -41,27 +46,19 @@ class ServiceState:
         return JobStore(self.engine)
 
     @property
-    def base_url(self) -> str:
-        """Where the API answers: the base of image URLs in responses."""
-        s = self.settings
-        return s.public_url or f"http://{s.api_host}:{s.api_port}"
+    def results_dir(self) -> Path:
+        return self.settings.results_dir()
 
     def job_response(self, job: dict) -> dict:
-        """The seed's response object of ``job`` from its rows, plots and latest results."""
-        from eudr_pipeline.service.logic import job_response
-
+        """The response object of ``job`` from its rows, plots and latest results."""
         rows = self.jobs.job_plot_rows(job["job_id"])
         plots_by_id = self.plots.get_many(job["username"], [r["plot_id"] for r in rows])
         results = {r["plot_id"]: r for r in self.jobs.latest_results(job["job_id"])}
-        return job_response(job, rows, plots_by_id, results, self.base_url)
-
-    @property
-    def results_dir(self) -> Path:
-        return self.settings.data_dir / "results"
+        return job_response(job, rows, plots_by_id, results, self.settings.base_url())
 
     def jwt_secret(self) -> str:
         """EUDR_JWT_SECRET, else a random secret kept (mode 600) in the data folder so that
-        every process of the deployment shares it."""
+        every process of the deployment shares it (the first process to write it wins)."""
         if self.settings.jwt_secret:
             return self.settings.jwt_secret
         path = self.settings.data_dir / "jwt_secret"
@@ -71,7 +68,7 @@ class ServiceState:
             tmp.write_text(secrets.token_urlsafe(48))
             os.chmod(tmp, 0o600)
             try:
-                os.link(tmp, path)  # first writer wins
+                os.link(tmp, path)
             except FileExistsError:
                 pass
             tmp.unlink()

@@ -29,11 +29,11 @@ def live(tmp_path_factory) -> Live:
     data = tmp_path_factory.mktemp("deployment")
     settings = Settings(data_dir=data, api_port=free_port())
     ensure_demo_layers(settings)
+    dep = Deployment.prepare(settings)
     state = ServiceState(settings)
     state.accounts.add_user("alice", "alice-pw", 200)
     state.accounts.add_user("bob", "bob-pw", 50)
     state.accounts.add_user("poor", "poor-pw", 1)
-    dep = Deployment.prepare(settings)
     dep.start_api()
     dep.start_daemon()
     try:

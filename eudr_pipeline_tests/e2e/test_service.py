@@ -237,5 +237,6 @@ def test_openapi_describes_the_contract(live):
     job_schema = doc["components"]["schemas"]["JobResponse"]["properties"]
     assert set(SEED_JOB_FIELDS) <= set(job_schema)
     assert job_schema["status"]["enum"] == ["creating", "pending", "incomplete", "done-with-errors", "done"]
-    body = paths["/jobs/make_job"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert "plot_ids" in body["required"]
+    ref = paths["/jobs/make_job"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert "plot_ids" in body["required"] and body["properties"]["plot_ids"]["maxItems"] == 10000

@@ -12,18 +12,16 @@ from fastapi.testclient import TestClient
 
 from eudr_pipeline.config import Settings
 from eudr_pipeline.demo import demo_plots
-from eudr_pipeline.service.accounts import InsufficientTokens
-from eudr_pipeline.service.api import create_app
+from eudr_pipeline.errors import InsufficientTokens
+from eudr_pipeline.service.app import create_app
 from eudr_pipeline.service.deploy import ensure_demo_layers
 from eudr_pipeline.service.state import ServiceState
+from eudr_pipeline_tests.conftest import service_state
 
 
 @pytest.fixture
-def pg_state(postgres_url, tmp_path, monkeypatch) -> ServiceState:
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
-    monkeypatch.setenv("EUDR_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("EUDR_DATABASE_URL", postgres_url)
-    state = ServiceState(settings)
+def pg_state(postgres_url, tmp_path) -> ServiceState:
+    state = service_state(Settings(data_dir=tmp_path, database_url=postgres_url))
     with state.engine.begin() as con:  # a clean database for each test
         for t in ("analysis_runs", "job_plots", "jobs", "token_ledger", "plots", "users"):
             con.execute(sa.text(f"DELETE FROM {t}"))
@@ -48,8 +46,9 @@ def test_job_on_postgres(pg_state):
     assert job["status"] == "pending" and job["token_cost"] == 3
     assert client.get("/users/check_tokens", headers=h).json() == {"username": "carol", "balance": 30, "reserved": 3, "free": 27}
 
-    from eudr_pipeline.definitions import defs
+    from eudr_pipeline.definitions import build_definitions
 
+    defs = build_definitions(pg_state.settings)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("jobs", [job["job_id"]])
     result = defs.resolve_job_def("process_job").execute_in_process(instance=instance, partition_key=job["job_id"])
@@ -59,14 +58,14 @@ def test_job_on_postgres(pg_state):
     assert [p["analysis"].get("risk_level") for p in done["plots"]] == ["High", None]
     assert client.get("/users/check_tokens", headers=h).json() == {"username": "carol", "balance": 28, "reserved": 0, "free": 28}
     # settling again (a retried response step) charges nothing more
-    assert not pg_state.accounts.settle("carol", job["job_id"], 3, 2)
-    assert pg_state.accounts.balance("carol").balance == 28
+    assert not pg_state.ledger.settle("carol", job["job_id"], 3, 2)
+    assert pg_state.ledger.balance("carol").balance == 28
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_concurrent_reservations_never_overspend(backend, postgres_url, tmp_path):
     url = postgres_url if backend == "postgres" else f"sqlite:///{tmp_path / 'db.sqlite'}"
-    state = ServiceState(Settings(data_dir=tmp_path, database_url=url))
+    state = service_state(Settings(data_dir=tmp_path, database_url=url))
     with state.engine.begin() as con:
         for t in ("analysis_runs", "job_plots", "jobs", "token_ledger", "plots", "users"):
             con.execute(sa.text(f"DELETE FROM {t}"))
@@ -76,7 +75,7 @@ def test_concurrent_reservations_never_overspend(backend, postgres_url, tmp_path
     def reserve(k: int) -> None:
         try:
             with state.engine.begin() as con:
-                state.accounts.reserve(con, "dave", f"job-{k}", 3)
+                state.ledger.reserve(con, "dave", f"job-{k}", 3)
             ok.append(k)
         except InsufficientTokens:
             refused.append(k)
@@ -87,4 +86,4 @@ def test_concurrent_reservations_never_overspend(backend, postgres_url, tmp_path
     for t in threads:
         t.join()
     assert len(ok) == 3 and len(refused) == 5
-    assert state.accounts.balance("dave").reserved == 9
+    assert state.ledger.balance("dave").reserved == 9

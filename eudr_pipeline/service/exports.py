@@ -1,15 +1,18 @@
-"""Job results for download: EUDR/TRACES-ready GeoJSON, CSV, GeoParquet."""
+"""Job results for download, one function per export format: EUDR/TRACES-ready
+GeoJSON, CSV (the per-plot table), GeoParquet (everything). Each takes the job's
+response object, so every format carries the API's numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
+
+from eudr_pipeline.files import geoparquet_bytes
 
 
 def _round(coords: Any) -> Any:
@@ -65,16 +68,29 @@ def export_csv(resp: dict) -> str:
 
 
 def export_parquet(resp: dict) -> bytes:
-    """GeoParquet: the CSV columns, the geometry (WKB) and the full analysis as JSON."""
-    rows = [_row(p) for p in resp["plots"]]
+    """GeoParquet (files.py): the CSV columns, the plot geometry and the full analysis as JSON."""
     geoms = [shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in p["geojson_features"]]) for p in resp["plots"]]
-    cols = {c: [r[c] for r in rows] for c in CSV_COLUMNS}
-    cols["analysis"] = [json.dumps(p.get("analysis") or {}, ensure_ascii=False) for p in resp["plots"]]
-    cols["geometry"] = pa.array([shapely.to_wkb(g) for g in geoms], pa.binary())
-    table = pa.table(cols)
-    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB",
-           "geometry_types": sorted({g.geom_type for g in geoms})}}}
-    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    return buf.getvalue()
+    rows = [_row(p) for p in resp["plots"]]
+    columns: dict[str, list] = {c: [r[c] for r in rows] for c in CSV_COLUMNS}
+    columns["analysis"] = [json.dumps(p.get("analysis") or {}, ensure_ascii=False) for p in resp["plots"]]
+    return geoparquet_bytes(geoms, columns)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    media_type: str
+    extension: str
+    render: Callable[[dict], bytes]
+
+
+EXPORT_FORMATS = {
+    "geojson": ExportFormat("application/geo+json", "geojson",
+                            lambda resp: json.dumps(export_geojson(resp), ensure_ascii=False).encode()),
+    "csv": ExportFormat("text/csv", "csv", lambda resp: export_csv(resp).encode()),
+    "parquet": ExportFormat("application/vnd.apache.parquet", "parquet", export_parquet),
+}
+
+
+def export_job(resp: dict, format: str) -> bytes:
+    """The job's response object in export ``format`` (a key of EXPORT_FORMATS)."""
+    return EXPORT_FORMATS[format].render(resp)
