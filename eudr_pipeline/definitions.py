@@ -1,10 +1,51 @@
-"""The Dagster code location: every domain's definitions merged (one Definitions object
-at module scope, as `dagster dev -w workspace.yaml` requires)."""
+"""The Dagster code location: every domain's definitions merged, with the resources
+configured once from one Settings object.
+
+Loaded lazily (``@dg.definitions``): the settings are read when Dagster loads the code
+location, not when a module is imported. We merge the domains explicitly rather than
+autoloading a ``defs`` folder because two definitions take values from the settings
+(the schedule's cron, the sensor's attempt limit) and the resources must be built from
+the same Settings; tests call ``build_definitions`` with their own."""
+
+import os
 
 import dagster as dg
 
-from eudr_pipeline.defs.analysis import definitions as analysis
-from eudr_pipeline.defs.jobs import definitions as jobs
-from eudr_pipeline.defs.layers import definitions as layers
+from eudr_pipeline.config import Settings
+from eudr_pipeline.defs.analysis.definitions import analysis_definitions
+from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+from eudr_pipeline.defs.layers.definitions import layer_definitions
+from eudr_pipeline.defs.layers.resources import LayerStoreResource
+from eudr_pipeline.defs.submissions.definitions import submission_definitions
 
-defs = dg.Definitions.merge(layers.defs, analysis.defs, jobs.defs)
+
+def from_environment(variable: str, value: str) -> str | dg.EnvVar:
+    """``dg.EnvVar(variable)`` when ``value`` came from that variable (Dagster then shows
+    the variable's name, never its value, e.g. a password in a URL), else ``value``."""
+    return dg.EnvVar(variable) if os.environ.get(variable) == value else value
+
+
+def build_resources(settings: Settings) -> dict:
+    """The resources of every domain, configured from ``settings``."""
+    return {
+        "layer_store": LayerStoreResource(sources=from_environment("EUDR_LAYER_SOURCES", settings.resolved_layer_sources()),
+                                          store_dir=str(settings.layer_store_dir())),
+        "service": ServiceStateResource(data_dir=str(settings.data_dir),
+                                        database_url=from_environment("EUDR_DATABASE_URL", settings.resolved_database_url()),
+                                        public_url=settings.base_url()),
+        "analysis_options": AnalysisOptionsResource.from_settings(settings),
+    }
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions.merge(
+        layer_definitions(settings),
+        analysis_definitions(),
+        submission_definitions(settings),
+        dg.Definitions(resources=build_resources(settings)),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from eudr_pipeline.definitions import defs
+from eudr_pipeline.config import Settings
+from eudr_pipeline.definitions import build_definitions
 
 
-def test_definitions_load_with_groups_and_descriptions():
+def test_definitions_load_with_groups_and_descriptions(tmp_path):
+    defs = build_definitions(Settings(data_dir=tmp_path))
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
@@ -25,7 +27,7 @@ def test_definitions_load_with_groups_and_descriptions():
 def test_workspace_loads_as_dagster_dev_loads_it(tmp_path):
     """`dagster definitions validate -w workspace.yaml`: the same loading path as `dagster dev`."""
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "EUDR_DATA_DIR": str(tmp_path / "data")}
     p = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
                        cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr

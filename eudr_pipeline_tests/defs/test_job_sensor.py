@@ -6,33 +6,30 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from eudr_pipeline.config import Settings
+from eudr_pipeline.definitions import build_definitions
 from eudr_pipeline.demo import demo_plots
 from eudr_pipeline.service.deploy import ensure_demo_layers
-from eudr_pipeline.service.logic import create_job, validate_job
 from eudr_pipeline.service.state import ServiceState
+from eudr_pipeline_tests.conftest import service_state, submit_job_as
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("EUDR_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("EUDR_MAX_RUN_ATTEMPTS", "2")
-    from eudr_pipeline.definitions import defs
-
-    state = ServiceState.from_env()
+def env(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_run_attempts=2)
+    state = service_state(settings)
     state.accounts.add_user("erin", "pw", 20)
-    return defs, state, dg.DagsterInstance.ephemeral()
+    return build_definitions(settings), state, dg.DagsterInstance.ephemeral()
 
 
 def submit(state: ServiceState, *ids: str) -> str:
     feats = [f for f in demo_plots()["features"] if f["properties"]["plot_id"] in ids]
-    plots = state.plots.register("erin", {"type": "FeatureCollection", "features": feats})
-    body, owned, errors = validate_job({"plot_ids": [p["plot_id"] for p in plots]}, "erin", state.plots)
-    assert not errors
-    return create_job(state.engine, state.accounts, "erin", body, owned, dry_run=False)
+    plots = state.plots.register("erin", feats)
+    return submit_job_as(state, "erin", [p["plot_id"] for p in plots])
 
 
 def tick(defs, instance):
-    sensor = defs.resolve_sensor_def("job_submission_sensor") if hasattr(defs, "resolve_sensor_def") else defs.get_sensor_def("job_submission_sensor")
+    sensor = defs.resolve_sensor_def("job_submission_sensor")
     with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as ctx:
         result = sensor(ctx)
     for req in result.dynamic_partitions_requests or []:
@@ -48,7 +45,7 @@ def run(defs, instance, req):
 def test_failed_runs_are_retried_then_the_job_ends_incomplete_with_refund(env):
     defs, state, instance = env
     job_id = submit(state, "demo-01")  # no layer is ingested: every run fails
-    assert state.accounts.balance("erin").reserved == 2
+    assert state.ledger.balance("erin").reserved == 2
     [req] = tick(defs, instance)
     assert req.run_key == f"{job_id}:1" and req.partition_key == job_id
     assert [r.run_key for r in tick(defs, instance)] == [f"{job_id}:1"]  # not launched yet: same key, launched once
@@ -59,7 +56,7 @@ def test_failed_runs_are_retried_then_the_job_ends_incomplete_with_refund(env):
     assert tick(defs, instance) == []
     job = state.jobs.job(job_id)
     assert job["status"] == "incomplete" and job["attempts"] == 2
-    b = state.accounts.balance("erin")
+    b = state.ledger.balance("erin")
     assert (b.balance, b.reserved) == (20, 0)
     assert tick(defs, instance) == []  # ended jobs are left alone
 
@@ -72,5 +69,5 @@ def test_a_job_runs_once_and_is_done(env):
     assert run(defs, instance, req).success
     assert state.jobs.job(job_id)["status"] == "done"
     assert tick(defs, instance) == []
-    b = state.accounts.balance("erin")
+    b = state.ledger.balance("erin")
     assert (b.balance, b.reserved) == (20 - 3, 0)

@@ -12,34 +12,29 @@ import numpy as np
 import pytest
 import rasterio
 
+from eudr_pipeline.config import Settings
+from eudr_pipeline.definitions import build_definitions
 from eudr_pipeline.demo import write_demo
 from eudr_pipeline.layers.store import LayerStore
-from eudr_pipeline.service.jobs import JobStore
+from eudr_pipeline.service.job_store import JobStore
+from eudr_pipeline_tests.conftest import service_state, submit_job_as
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path):
     sources, plots = write_demo(tmp_path / "demo")
-    monkeypatch.setenv("EUDR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("EUDR_LAYER_SOURCES", f"file://{sources}")  # a URI, as operators may give it
-    from eudr_pipeline.definitions import defs
-
-    return defs, dg.DagsterInstance.ephemeral(), sources, plots, tmp_path / "data"
+    settings = Settings(data_dir=tmp_path / "data", layer_sources=f"file://{sources}")  # a URI, as operators may give it
+    return build_definitions(settings), dg.DagsterInstance.ephemeral(), sources, plots, settings
 
 
-def submit_demo_job(plots: Path, instance) -> str:
+def submit_demo_job(settings: Settings, plots: Path, instance) -> str:
     """The demo plots (all but the self-intersecting one) registered and submitted as the
     service does; the job's partition added as the sensor does."""
-    from eudr_pipeline.service.logic import create_job, validate_job
-    from eudr_pipeline.service.state import ServiceState
-
-    state = ServiceState.from_env()
+    state = service_state(settings)
     state.accounts.add_user("demo", "pw", 100)
     feats = [f for f in json.loads(plots.read_text())["features"] if f["properties"]["plot_id"] != "demo-09"]
-    registered = state.plots.register("demo", {"type": "FeatureCollection", "features": feats})
-    body, owned, errors = validate_job({"plot_ids": [p["plot_id"] for p in registered]}, "demo", state.plots)
-    assert not errors
-    job_id = create_job(state.engine, state.accounts, "demo", body, owned, dry_run=False)
+    registered = state.plots.register("demo", feats)
+    job_id = submit_job_as(state, "demo", [p["plot_id"] for p in registered])
     instance.add_dynamic_partitions("jobs", [job_id])
     return job_id
 
@@ -50,12 +45,18 @@ def results_by_name(jobs: JobStore, job_id: str) -> dict[str, dict]:
     return {names[r["plot_id"]]: r for r in jobs.latest_results(job_id)}
 
 
-def stale(defs, instance, key: str, partition: str | None = None):
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-    from dagster._core.loader import LoadingContextForTest
-
-    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(), LoadingContextForTest(instance))
-    return resolver.get_status(dg.AssetKey(key), partition) == StaleStatus.STALE
+def stale(instance: dg.DagsterInstance, job_id: str) -> bool:
+    """Whether the job's analysis is stale, by Dagster's own record of it (public API): its
+    latest materialization names the data version of each layer it read
+    (`dagster/input_data_version/<layer>` tags); stale when a layer's current data version differs."""
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("job_analyses"), asset_partitions=[job_id]), limit=1).records
+    tags = record.asset_materialization.tags
+    used = {k.rsplit("/", 1)[-1]: v for k, v in tags.items() if k.startswith("dagster/input_data_version/")}
+    assert "hansen_gfc" in used, tags
+    current = {layer: instance.get_latest_materialization_event(dg.AssetKey(layer)).asset_materialization.tags[
+        "dagster/data_version"] for layer in used}
+    return used != current
 
 
 def new_hansen_release(sources: Path) -> None:
@@ -76,7 +77,8 @@ def new_hansen_release(sources: Path) -> None:
 
 
 def test_ingest_schedule_stale_and_reanalysis(env):
-    defs, instance, sources, plots, data = env
+    defs, instance, sources, plots, settings = env
+    data = settings.data_dir
     schedule = defs.get_schedule_def("layer_refresh_schedule")
     refresh = defs.resolve_job_def("layer_refresh")
 
@@ -94,15 +96,15 @@ def test_ingest_schedule_stale_and_reanalysis(env):
     with dg.build_schedule_context(instance=instance, resources=defs.resources) as ctx:
         assert not schedule.evaluate_tick(ctx).run_requests
 
-    job_id = submit_demo_job(plots, instance)
+    job_id = submit_demo_job(settings, plots, instance)
     analyses = defs.resolve_assets_def("job_analyses")
     assert dg.materialize([analyses], partition_key=job_id, instance=instance).success
-    jobs = JobStore.from_url(f"sqlite:///{data / 'eudr.sqlite'}")
+    jobs = service_state(settings).jobs
     first = results_by_name(jobs, job_id)
     assert first["demo-04"]["layer_versions"]["hansen_gfc"] == "v1.12"
     assert first["demo-04"]["analysis"]["deforestation"]["total"] == 0.0
     assert first["demo-10"]["status"] == "failed" and "no jrc_gfc2020 tile" in first["demo-10"]["error"]  # by design
-    assert not stale(defs, instance, "job_analyses", job_id)
+    assert not stale(instance, job_id)
 
     # a new release appears: the observation sees it, one tick ingests it once
     new_hansen_release(sources)
@@ -119,9 +121,9 @@ def test_ingest_schedule_stale_and_reanalysis(env):
     assert again.success and not again.asset_materializations_for_node("hansen_gfc")
 
     # the analysis that used v1.12 is stale; re-analysing it (what a backfill does per partition) cites v1.13
-    assert stale(defs, instance, "job_analyses", job_id)
+    assert stale(instance, job_id)
     assert dg.materialize([analyses], partition_key=job_id, instance=instance).success
-    assert not stale(defs, instance, "job_analyses", job_id)
+    assert not stale(instance, job_id)
     demo_04 = next(pid for pid, r in ((r["plot_id"], r) for r in jobs.job_plot_rows(job_id))
                    if r["feature"]["properties"]["plot_id"] == "demo-04")
     history = jobs.analysis_history(demo_04, job_id)
@@ -132,7 +134,8 @@ def test_ingest_schedule_stale_and_reanalysis(env):
 
 
 def test_rejected_version_keeps_the_previous_in_use(env):
-    defs, instance, sources, plots, data = env
+    defs, instance, sources, plots, settings = env
+    data = settings.data_dir
     refresh = defs.resolve_job_def("layer_refresh")
     assert refresh.execute_in_process(instance=instance).success
     # a new forest map whose values are not 0/1 (a value-domain failure)
@@ -163,7 +166,8 @@ def test_rejected_version_keeps_the_previous_in_use(env):
 
 
 def test_asset_checks_pass_and_a_failed_check_demotes_the_version(env):
-    defs, instance, sources, plots, data = env
+    defs, instance, sources, plots, settings = env
+    data = settings.data_dir
     result = defs.resolve_job_def("layer_refresh").execute_in_process(instance=instance)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
@@ -176,13 +180,21 @@ def test_asset_checks_pass_and_a_failed_check_demotes_the_version(env):
     tile = next((Path(row.store_path) / "forest_2020").glob("*.tif"))
     with rasterio.open(tile, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
         ds.crs = "EPSG:3857"
+    check_key = dg.AssetCheckKey(dg.AssetKey("jrc_gfc2020"), "crs_and_pixel_size")
     from eudr_pipeline.defs.layers.assets import LAYER_ASSETS
     from eudr_pipeline.defs.layers.checks import layer_checks
-    from eudr_pipeline.defs.layers.resources import LayerStoreResource
 
-    check = [c for c in layer_checks if dg.AssetCheckKey(dg.AssetKey("jrc_gfc2020"), "crs_and_pixel_size") in c.check_keys][0]
+    check = next(c for c in layer_checks if check_key in c.check_keys)
     res = dg.materialize([check, LAYER_ASSETS["jrc_gfc2020"][1]], selection=dg.AssetSelection.checks(check),
-                         instance=instance, resources={"layer_store": LayerStoreResource()}, raise_on_error=False)
+                         instance=instance, resources=defs.resources, raise_on_error=False)
     ev = res.get_asset_check_evaluations()[0]
     assert not ev.passed and "EPSG:3857" in ev.metadata["detail"].value
+    assert store.catalogue.current("jrc_gfc2020").version == "V3"  # the check only looks
+    # the layer check sensor reacts: the version is demoted and no longer used
+    sensor = defs.resolve_sensor_def("layer_check_sensor")
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as ctx:
+        assert "demoted jrc_gfc2020 V3" in sensor(ctx).skip_message
     assert store.catalogue.current("jrc_gfc2020") is None
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, definitions=defs,
+                                 cursor=ctx.cursor) as ctx2:
+        assert "no new failed" in sensor(ctx2).skip_message  # once

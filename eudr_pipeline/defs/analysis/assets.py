@@ -12,51 +12,37 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 
-from eudr_pipeline.config import get_settings
-from eudr_pipeline.core.analysis import PlotResult, analyze_plots
-from eudr_pipeline.core.intake import request_from_feature
+from eudr_pipeline.core.analysis import PlotRequest, PlotResult, analyze_plots
+from eudr_pipeline.core.intake import analysis_config, request_from_feature
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
-from eudr_pipeline.defs.analysis.resources import JobStoreResource, ResultsDirResource
+from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.layers.store import ALL_LAYERS
-from eudr_pipeline.service.jobs import JobPlot
+from eudr_pipeline.files import write_atomic, write_geoparquet
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS
 
 
-def plot_request(p: JobPlot, today: dt.date):
-    """The analysis request of one job plot: its effective checks and their config."""
-    types = tuple(c["type"] for c in p.checks) or ("eudr",)
-    config: dict = {}
-    for c in sorted(p.checks, key=lambda c: c["type"] == "eudr"):  # the eudr check's config wins
-        config.update({k: v for k, v in (c.get("config") or {}).items() if v not in (None, "")})
+def plot_request(row: dict, today: dt.date) -> PlotRequest:
+    """The analysis request of one job plot row: its feature and its checks' effective config."""
+    types = tuple(c["type"] for c in row["checks"]) or ("eudr",)
+    config = analysis_config(row["checks"])
     harvest = dt.date.fromisoformat(config["harvest_date"]) if config.get("harvest_date") else None
-    req = request_from_feature(p.feature, p.position, harvest, config.get("commodity"), types, today=today)
-    req.plot_id = p.plot_id
+    req = request_from_feature(row["feature"], row["position"], harvest, config.get("commodity"), types, today=today)
+    req.plot_id = row["plot_id"]
     return req
 
 
-def write_results(path: Path, requests, results: list[PlotResult]) -> None:
-    """Results as GeoParquet: plot_id, geometry (WKB, EPSG:4326), area_ha, risk_level,
-    error, and the full analysis as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    geoms = np.array([r.geometry for r in requests], dtype=object)
-    table = pa.table({
+def write_results(path: Path, requests: list[PlotRequest], results: list[PlotResult]) -> None:
+    """Results as GeoParquet (files.py): plot_id, geometry, area_ha, risk_level, error,
+    and the full analysis as JSON."""
+    write_geoparquet(path, [r.geometry for r in requests], {
         "plot_id": [r.plot_id for r in results],
-        "geometry": pa.array([None if g is None else shapely.to_wkb(g) for g in geoms], pa.binary()),
         "area_ha": [r.area_ha for r in results],
         "risk_level": [(r.analysis or {}).get("risk_level") for r in results],
         "error": [r.error for r in results],
         "analysis": [json.dumps(r.analysis, ensure_ascii=False) if r.analysis else None for r in results],
     })
-    geo = {"version": "1.1.0", "primary_column": "geometry",
-           "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon", "MultiPolygon"]}}}
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), tmp)
-    tmp.replace(path)
 
 
 @dg.asset(
@@ -67,15 +53,15 @@ def write_results(path: Path, requests, results: list[PlotResult]) -> None:
     description="Per-plot EUDR analysis of one job: area, forest 2020, loss after 2020-12-31 (Hansen and JRC "
     "series), degradation, protected-area and indigenous-land overlaps, risk. Reads the layer versions in use.",
 )
-def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
-                 results_dir: ResultsDirResource) -> dg.MaterializeResult:
+def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResource, layer_store: LayerStoreResource,
+                 analysis_options: AnalysisOptionsResource) -> dg.MaterializeResult:
     job_id = context.partition_key
-    state = job_store.state()
+    state = service.state()
     jobs = state.jobs
     if jobs.job(job_id) is None:
         raise dg.Failure(description=f"job {job_id} is not in the job database")
     started = dt.datetime.now(dt.timezone.utc)
-    plots = jobs.plots(job_id)
+    plots = jobs.job_plot_rows(job_id)
     requests = [plot_request(p, started.date()) for p in plots]
     geoms = [r.geometry for r in requests if r.geometry is not None]
     bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
@@ -85,13 +71,13 @@ def job_analyses(context: dg.AssetExecutionContext, job_store: JobStoreResource,
         if "jrc_gfc2020" not in versions or "hansen_gfc" not in versions:
             raise dg.Failure(description="the layer store has no accepted jrc_gfc2020 and hansen_gfc versions: "
                                          "materialize the 'layers' group first")
-        results = analyze_plots(requests, layers, get_settings().analysis_options())
+        results = analyze_plots(requests, layers, analysis_options.options())
     finally:
         layers.close()
-    out = results_dir.root() / job_id / f"{context.run.run_id}.parquet"
+    out = state.results_dir / job_id / f"{context.run.run_id}.parquet"
     write_results(out, requests, results)
     jobs.record_analyses(job_id, context.run.run_id, versions, [r.to_json() for r in results])
-    state.jobs.mark_plots(job_id, [(p.position, "failed" if r.error else "done", r.error, failure_type(r, q))
+    jobs.mark_plots(job_id, [(p["position"], "failed" if r.error else "done", r.error, failure_type(r, q))
                                       for p, r, q in zip(plots, results, requests)], started)
     failed = sum(1 for r in results if r.error)
     risk = collections.Counter((r.analysis or {}).get("risk_level") for r in results if r.analysis)
@@ -119,9 +105,7 @@ def render_images(store_root: str, items: list[tuple[str, bytes, int]], out_dir:
     out = Path(out_dir)
     try:
         for (plot_id, _, year), geom in zip(items, geoms):
-            tmp = out / f".{plot_id}.png.tmp"
-            tmp.write_bytes(render_plot_png(geom, layers, year))
-            tmp.replace(out / f"{plot_id}.png")
+            write_atomic(out / f"{plot_id}.png", render_plot_png(geom, layers, year))
     finally:
         layers.close()
     return len(items)
@@ -145,20 +129,19 @@ def failure_type(result: PlotResult, request) -> str | None:
     kinds={"png"},
     description="One PNG map per analysed plot of a job: forest 2020, loss after 2020, the plot outline.",
 )
-def job_images(context: dg.AssetExecutionContext, job_store: JobStoreResource, layer_store: LayerStoreResource,
-               results_dir: ResultsDirResource) -> dg.MaterializeResult:
+def job_images(context: dg.AssetExecutionContext, service: ServiceStateResource,
+               layer_store: LayerStoreResource) -> dg.MaterializeResult:
     job_id = context.partition_key
-    state = job_store.state()
-    rows = {r["position"]: r for r in state.jobs.job_plot_rows(job_id)}
+    state = service.state()
     today = dt.date.today()
-    plots = [p for p in state.jobs.plots(job_id) if rows[p.position]["status"] == "done"]
+    plots = [r for r in state.jobs.job_plot_rows(job_id) if r["status"] == "done"]
     requests = [plot_request(p, today) for p in plots]
     geoms = [r.geometry for r in requests]
-    out = results_dir.root() / job_id / "images"
+    out = state.results_dir / job_id / "images"
     out.mkdir(parents=True, exist_ok=True)
     if not geoms:
         return dg.MaterializeResult(metadata={"images": 0})
-    items = [(p.plot_id, shapely.to_wkb(r.geometry), r.analysis_end.year) for p, r in zip(plots, requests)]
+    items = [(p["plot_id"], shapely.to_wkb(r.geometry), r.analysis_end.year) for p, r in zip(plots, requests)]
     store_root = str(layer_store.store().root)
     workers = 1 if len(items) < IMAGES_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
     if workers == 1:

@@ -1,9 +1,8 @@
 import dagster as dg
 
 from eudr_pipeline.defs.analysis.assets import job_analyses, job_images
-from eudr_pipeline.defs.analysis.resources import JobStoreResource, ResultsDirResource
 
-defs = dg.Definitions(
-    assets=[job_analyses, job_images],
-    resources={"job_store": JobStoreResource(), "results_dir": ResultsDirResource()},
-)
+
+def analysis_definitions() -> dg.Definitions:
+    """The `analysis` group: the job-partitioned analysis and its images."""
+    return dg.Definitions(assets=[job_analyses, job_images])

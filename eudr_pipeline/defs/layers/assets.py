@@ -17,17 +17,9 @@ import numpy as np
 
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.layers.catalogue import LayerVersion
+from eudr_pipeline.errors import LayerSourceError
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS, DESCRIPTIONS, VECTOR_LAYERS
 from eudr_pipeline.layers.source_directory import current_version, layer_versions
-from eudr_pipeline.layers.store import ALL_LAYERS, IngestError, RASTER_LAYERS
-
-DESCRIPTIONS = {
-    "jrc_gfc2020": "JRC Global Forest Cover 2020 (10 m): 1 = forest on 31 Dec 2020. Drives forest_area_2020 and the JRC loss series.",
-    "hansen_gfc": "UMD/Hansen Global Forest Change: loss year (30 m) and tree cover 2000. Drives the yearly loss series.",
-    "jrc_tmf": "JRC Tropical Moist Forest degradation year (30 m). Drives logging_area.",
-    "wdpa": "WDPA protected areas (GeoParquet), with IUCN category and extractive-activity legality.",
-    "landmark": "LandMark indigenous and community lands (GeoParquet).",
-}
-
 
 def source_key(layer: str) -> dg.AssetKey:
     return dg.AssetKey(f"{layer}_source")
@@ -100,7 +92,7 @@ def _build_layer_assets(layer: str) -> tuple:
                                 metadata={"versions": dg.MetadataValue.json(layer_versions(src, layer)),
                                           "source": str(src / layer)})
 
-    @dg.asset(name=layer, group_name="layers", deps=[layer_source], output_required=False, kinds={"duckdb", "parquet" if layer in ("wdpa", "landmark") else "geotiff"},
+    @dg.asset(name=layer, group_name="layers", deps=[layer_source], output_required=False, kinds={"duckdb", "parquet" if layer in VECTOR_LAYERS else "geotiff"},
               description=DESCRIPTIONS[layer])
     def layer_asset(context: dg.AssetExecutionContext, layer_store: LayerStoreResource):
         store = layer_store.store()
@@ -117,7 +109,7 @@ def _build_layer_assets(layer: str) -> tuple:
             row = store.catalogue.get(layer, version)  # ingested outside Dagster (`eudr layers ingest`): record it
             if row is None:
                 row = store.ingest(src, layer, version)
-        except IngestError as exc:
+        except LayerSourceError as exc:
             raise dg.Failure(description=f"{layer} {version} cannot be ingested: {exc}",
                              metadata={"layer": layer, "version": version}) from exc
         if row.status != "ok":
@@ -132,4 +124,3 @@ def _build_layer_assets(layer: str) -> tuple:
 LAYER_ASSETS = {layer: build_layer_assets(layer) for layer in ALL_LAYERS}
 source_assets = [pair[0] for pair in LAYER_ASSETS.values()]
 layer_assets = [pair[1] for pair in LAYER_ASSETS.values()]
-RASTER_LAYER_NAMES = tuple(RASTER_LAYERS)

@@ -1,6 +1,7 @@
-"""Asset checks on the layer version in use. A failed check demotes that version in the
-catalogue (status "rejected"), so analyses fall back to the previous accepted version,
-and, being blocking, stops downstream assets in the same run."""
+"""Asset checks on the layer version in use. They only look: a failed check, being
+blocking, stops downstream assets in the same run, and the ``layer_check_sensor``
+(sensors.py) reacts to it by demoting that version, so analyses fall back to the
+previous accepted version."""
 
 import json
 from pathlib import Path
@@ -12,7 +13,8 @@ import shapely
 
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.layers.catalogue import LayerVersion
-from eudr_pipeline.layers.store import ALL_LAYERS, RASTER_LAYERS, read_geoparquet
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS, RASTER_LAYERS
+from eudr_pipeline.layers.store import read_vector_layer
 
 
 def _raster_header_problems(row: LayerVersion) -> tuple[list[str], list[str]]:
@@ -31,9 +33,8 @@ def _raster_header_problems(row: LayerVersion) -> tuple[list[str], list[str]]:
     return crs, pixel
 
 
-def _result(store, row: LayerVersion, passed: bool, detail: str, **metadata) -> dg.AssetCheckResult:
-    if not passed:
-        store.catalogue.set_status(row.layer, row.version, "rejected")
+def _result(row: LayerVersion, passed: bool, detail: str, **metadata) -> dg.AssetCheckResult:
+    """The check's verdict on ``row``; its metadata names the version it judged."""
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
                                metadata={"version": row.version, "detail": detail, **metadata})
 
@@ -41,57 +42,50 @@ def _result(store, row: LayerVersion, passed: bool, detail: str, **metadata) -> 
 NO_VERSION = dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
 
 
-def build_checks(layer: str) -> list:
-    checks = []
-
-    def current(layer_store: LayerStoreResource):
-        store = layer_store.store()
-        return store, store.catalogue.current(layer)
-
-    def recorded(row: LayerVersion, prefix: str) -> list[dict]:
-        return [c for c in row.checks if c["name"].endswith(prefix)]
-
-    if layer in RASTER_LAYERS:
-        @dg.asset_check(asset=layer, name="crs_and_pixel_size", blocking=True,
-                        description="Every stored tile is EPSG:4326 and every tile of a band has the same pixel size.")
-        def crs_and_pixel_size(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
-            store, row = current(layer_store)
-            if row is None:
-                return NO_VERSION
-            crs, pixel = _raster_header_problems(row)
-            detail = "; ".join(crs + pixel) or f"{row.tile_count} tiles, EPSG:4326, {row.pixel_size_x:.10g} deg"
-            return _result(store, row, not crs and not pixel, detail)
-
-        @dg.asset_check(asset=layer, name="value_domain", blocking=True,
-                        description="Values within the layer's domain (forest 0/1, loss year 0..N, tree cover 0..100, degradation year) and not empty.")
-        def value_domain(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
-            store, row = current(layer_store)
-            if row is None:
-                return NO_VERSION
-            found = recorded(row, "value domain") + recorded(row, "not empty")
-            bad = [c for c in found if not c["passed"]]
-            return _result(store, row, bool(found) and not bad, "; ".join(f"{c['name']}: {c['detail']}" for c in found),
-                           ranges=dg.MetadataValue.json({k: v for k, v in row.details.items() if k.endswith("_values")}))
-
-        checks += [crs_and_pixel_size, value_domain]
-    else:
-        @dg.asset_check(asset=layer, name="geometry_validity", blocking=True,
-                        description="The stored polygons are valid, polygonal and not empty; repaired polygons counted.")
-        def geometry_validity(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
-            store, row = current(layer_store)
-            if row is None:
-                return NO_VERSION
-            geoms, _ = read_geoparquet(Path(row.store_path) / f"{layer}.parquet")
-            invalid = int((~shapely.is_valid(geoms)).sum())
-            non_polygon = int((~np.isin(shapely.get_type_id(geoms), (3, 6))).sum())
-            passed = len(geoms) > 0 and invalid == 0 and non_polygon == 0
-            return _result(store, row, passed,
-                           f"{len(geoms)} polygons, {invalid} invalid, {non_polygon} not polygonal, "
-                           f"{row.repaired_count} repaired at ingestion",
-                           rows=len(geoms), invalid=invalid, repaired_at_ingestion=row.repaired_count or 0)
-
-        checks.append(geometry_validity)
-    return checks
+def crs_and_pixel_size(row: LayerVersion) -> dg.AssetCheckResult:
+    crs, pixel = _raster_header_problems(row)
+    detail = "; ".join(crs + pixel) or f"{row.tile_count} tiles, EPSG:4326, {row.pixel_size_x:.10g} deg"
+    return _result(row, not crs and not pixel, detail)
 
 
-layer_checks = [c for layer in ALL_LAYERS for c in build_checks(layer)]
+def value_domain(row: LayerVersion) -> dg.AssetCheckResult:
+    found = [c for c in row.checks if c["name"].endswith(("value domain", "not empty"))]
+    bad = [c for c in found if not c["passed"]]
+    return _result(row, bool(found) and not bad, "; ".join(f"{c['name']}: {c['detail']}" for c in found),
+                   ranges=dg.MetadataValue.json({k: v for k, v in row.details.items() if k.endswith("_values")}))
+
+
+def geometry_validity(row: LayerVersion) -> dg.AssetCheckResult:
+    geoms, _ = read_vector_layer(Path(row.store_path) / f"{row.layer}.parquet")
+    invalid = int((~shapely.is_valid(geoms)).sum())
+    non_polygon = int((~np.isin(shapely.get_type_id(geoms), (3, 6))).sum())
+    return _result(row, len(geoms) > 0 and invalid == 0 and non_polygon == 0,
+                   f"{len(geoms)} polygons, {invalid} invalid, {non_polygon} not polygonal, "
+                   f"{row.repaired_count} repaired at ingestion",
+                   rows=len(geoms), invalid=invalid, repaired_at_ingestion=row.repaired_count or 0)
+
+
+CHECKS = {  # name -> (what it verifies, the judge of a stored version)
+    "crs_and_pixel_size": ("Every stored tile is EPSG:4326 and every tile of a band has the same pixel size.",
+                           crs_and_pixel_size),
+    "value_domain": ("Values within the layer's domain (forest 0/1, loss year 0..N, tree cover 0..100, "
+                     "degradation year) and not empty.", value_domain),
+    "geometry_validity": ("The stored polygons are valid, polygonal and not empty; repaired polygons counted.",
+                          geometry_validity),
+}
+
+
+def build_check(layer: str, name: str) -> dg.AssetChecksDefinition:
+    """The blocking check ``name`` of ``layer``, judging the layer's version in use."""
+    description, judge = CHECKS[name]
+
+    @dg.asset_check(asset=layer, name=name, blocking=True, description=description)
+    def check(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
+        row = layer_store.store().catalogue.current(layer)
+        return NO_VERSION if row is None else judge(row)
+
+    return check
+
+
+layer_checks = [build_check(layer, name) for layer in ALL_LAYERS
+                for name in (("crs_and_pixel_size", "value_domain") if layer in RASTER_LAYERS else ("geometry_validity",))]

@@ -1,42 +1,37 @@
-"""The layer refresh schedule: on each tick (daily by default, EUDR_LAYER_SCHEDULE_CRON),
-look for layer versions in the source that the store has not catalogued and launch one
-run that observes and ingests exactly those. The run key names the versions, so a tick
+"""The layer refresh: one Dagster job observing every layer source and ingesting the
+versions the store lacks, and a schedule (EUDR_LAYER_SCHEDULE_CRON, daily by default)
+that launches it for exactly those versions. The run key names the versions, so a tick
 never requests the same versions twice."""
 
 import dagster as dg
 
-from eudr_pipeline.config import get_settings
 from eudr_pipeline.defs.layers.assets import source_key
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.layers.source_directory import current_version
-from eudr_pipeline.layers.store import ALL_LAYERS
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+from eudr_pipeline.layers.refresh import pending_versions
 
 layer_refresh_job = dg.define_asset_job(
     "layer_refresh",
-    selection=dg.AssetSelection.assets(*[source_key(l) for l in ALL_LAYERS], *ALL_LAYERS),
+    selection=dg.AssetSelection.assets(*[source_key(layer) for layer in ALL_LAYERS], *ALL_LAYERS),
     description="Observe every layer source and ingest the versions not yet in the store.",
 )
 
 
-def new_versions(layer_store: LayerStoreResource) -> dict[str, str]:
-    """{layer: version} for each layer whose version in force is not catalogued."""
-    src = layer_store.source_dir()
-    store = layer_store.store()
-    out = {}
-    for layer in ALL_LAYERS:
-        v = current_version(src, layer)
-        if v is not None and store.needs_ingest(layer, v):
-            out[layer] = v
-    return out
-
-
-@dg.schedule(job=layer_refresh_job, cron_schedule=get_settings().layer_schedule_cron,
-             default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
-             description="Pick up new releases of the reference layers.")
-def layer_refresh_schedule(context: dg.ScheduleEvaluationContext, layer_store: LayerStoreResource):
-    new = new_versions(layer_store)
+def refresh_request(layer_store: LayerStoreResource) -> dg.RunRequest | dg.SkipReason:
+    """A run of layer_refresh for the versions in force not yet in the store."""
+    new = pending_versions(layer_store.source_dir(), layer_store.store())
     if not new:
         return dg.SkipReason("every layer's version in force is already in the store")
-    keys = [source_key(l) for l in new] + [dg.AssetKey(l) for l in new]
-    return dg.RunRequest(run_key="|".join(f"{l}@{v}" for l, v in sorted(new.items())), asset_selection=keys,
-                         tags={"eudr/new_layer_versions": ",".join(f"{l}@{v}" for l, v in sorted(new.items()))})
+    versions = "|".join(f"{layer}@{v}" for layer, v in sorted(new.items()))
+    keys = [source_key(layer) for layer in new] + [dg.AssetKey(layer) for layer in new]
+    return dg.RunRequest(run_key=versions, asset_selection=keys, tags={"eudr/new_layer_versions": versions.replace("|", ",")})
+
+
+def build_layer_refresh_schedule(cron: str) -> dg.ScheduleDefinition:
+    @dg.schedule(name="layer_refresh_schedule", job=layer_refresh_job, cron_schedule=cron,
+                 default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
+                 description="Pick up new releases of the reference layers.")
+    def layer_refresh_schedule(context: dg.ScheduleEvaluationContext, layer_store: LayerStoreResource):
+        return refresh_request(layer_store)
+
+    return layer_refresh_schedule
