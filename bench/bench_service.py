@@ -57,10 +57,10 @@ def main() -> None:
     run_dir = data / f"service_{int(time.time())}"
     settings = Settings(data_dir=run_dir, layer_sources=str(data / "sources"), api_port=free_port())
     ensure_demo_layers(settings)
+    dep = Deployment.prepare(settings)
     state = ServiceState(settings)
     state.accounts.add_user("bench", "bench-pw", 10**9)
     features = json.loads((data / "plots_10000.geojson").read_text())["features"]
-    dep = Deployment.prepare(settings)
     rows = []
     try:
         dep.start_api()

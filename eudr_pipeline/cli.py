@@ -16,34 +16,31 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from eudr_pipeline.config import get_settings
+from eudr_pipeline.config import Settings
 from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
-from eudr_pipeline.core.intake import IntakeError, parse_date, request_from_feature
-from eudr_pipeline.layers.source_directory import LayerSourceError, open_layer_set
-
-
-class InputFileError(ValueError):
-    """A plots file that cannot be read as GeoJSON features."""
-
+from eudr_pipeline.core.intake import parse_date, request_from_feature
+from eudr_pipeline.errors import EudrError, PlotsFileError
+from eudr_pipeline.files import write_atomic
+from eudr_pipeline.layers.source_directory import open_layer_set
 
 def read_features(path: Path) -> list[Any]:
     """The features of a GeoJSON FeatureCollection (or a single Feature) file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
+        raise PlotsFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: cannot read ({exc})") from exc
+        raise PlotsFileError(f"{path}: cannot read ({exc})") from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+        raise PlotsFileError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
     if isinstance(doc, dict) and doc.get("type") == "Feature":
         return [doc]
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise InputFileError(f"{path}: not a GeoJSON FeatureCollection (no 'features' list)")
+        raise PlotsFileError(f"{path}: not a GeoJSON FeatureCollection (no 'features' list)")
     if not doc["features"]:
-        raise InputFileError(f"{path}: the FeatureCollection has no features")
+        raise PlotsFileError(f"{path}: the FeatureCollection has no features")
     return doc["features"]
 
 
@@ -52,7 +49,7 @@ def run_analysis(
     sources: Path,
     harvest_date: dt.date | None = None,
     commodity: str | None = None,
-    options: AnalysisOptions | None = None,
+    options: AnalysisOptions = AnalysisOptions(),
     show_progress: bool = True,
 ) -> list[PlotResult]:
     """Analyse every feature of ``plots`` against the layer source directory ``sources``;
@@ -67,8 +64,7 @@ def run_analysis(
 
         bar = tqdm(total=len(requests), file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
     try:
-        return analyze_plots(requests, layers, options or get_settings().analysis_options(),
-                             progress=bar.update if bar is not None else None)
+        return analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
@@ -80,10 +76,7 @@ def _write_results(results: list[PlotResult], out: Path | None) -> None:
     if out is None:
         sys.stdout.write(doc + "\n")
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(doc + "\n", encoding="utf-8")
-        tmp.replace(out)
+        write_atomic(out, doc + "\n")
 
 
 def results_table(results: list[PlotResult]) -> str:
@@ -106,18 +99,10 @@ def results_table(results: list[PlotResult]) -> str:
     return "\n".join(lines)
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
-    harvest = None
-    if args.harvest_date:
-        try:
-            harvest = parse_date(args.harvest_date, "--harvest-date")
-        except IntakeError as exc:
-            return _fail(str(exc))
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     t0 = time.perf_counter()
-    try:
-        results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity)
-    except (InputFileError, LayerSourceError) as exc:
-        return _fail(str(exc))
+    harvest = parse_date(args.harvest_date, "--harvest-date") if args.harvest_date else None
+    results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity, settings.analysis_options())
     _write_results(results, Path(args.out) if args.out else None)
     failed = sum(1 for r in results if r.error)
     print(f"{len(results)} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
@@ -125,7 +110,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole service flow, headless, on the embedded demo data: a demo user registers
     the demo plots and submits a job through the API, the Dagster daemon's sensor picks it
     up, the run writes the response; then the per-plot table and the output paths."""
@@ -136,14 +121,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eudr_pipeline.service.deploy import Deployment, ensure_demo_users, free_port
     from eudr_pipeline.service.state import ServiceState
 
-    settings = get_settings()
     if args.out_dir:
         settings = dataclasses.replace(settings, data_dir=Path(args.out_dir))
     settings = dataclasses.replace(settings, api_port=free_port())
     print(f"data folder: {settings.data_dir.resolve()}")
     state = ServiceState(settings)
-    ensure_demo_users(state)
     dep = Deployment.prepare(settings)
+    ensure_demo_users(state)
     try:
         dep.ingest_layers()
         dep.start_api()
@@ -174,19 +158,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     spent = before["balance"] - after["balance"]
     print(f"tokens: {job['token_cost']} reserved, {spent} spent, {job['token_cost'] - spent} refunded for failed plots")
-    print(f"response JSON: {settings.data_dir / 'results' / job['job_id'] / 'response.json'}")
-    print(f"images:        {settings.data_dir / 'results' / job['job_id'] / 'images'}/")
-    print(f"results:       {settings.data_dir / 'results' / job['job_id']}/<run_id>.parquet")
+    results_dir = settings.results_dir() / job["job_id"]
+    print(f"response JSON: {results_dir / 'response.json'}")
+    print(f"images:        {results_dir / 'images'}/")
+    print(f"results:       {results_dir}/<run_id>.parquet")
     return 0 if job["status"] in ("done", "done-with-errors") else 1
 
 
-def cmd_analyze_demo(args: argparse.Namespace) -> int:
+def cmd_analyze_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The core alone on the demo data (no service): `eudr demo --core`."""
     from eudr_pipeline.demo import write_demo
 
-    out_dir = Path(args.out_dir) if args.out_dir else get_settings().demo_dir()
+    out_dir = Path(args.out_dir) if args.out_dir else settings.demo_dir()
     sources, plots = write_demo(out_dir)
-    results = run_analysis(plots, sources, show_progress=False)
+    results = run_analysis(plots, sources, options=settings.analysis_options(), show_progress=False)
     out = out_dir / "results.json"
     _write_results(results, out)
     print(results_table(results))
@@ -197,16 +182,18 @@ def cmd_analyze_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from eudr_pipeline.service.api import create_app
+    from eudr_pipeline.service.app import create_app
+    from eudr_pipeline.service.state import ServiceState
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(ServiceState(settings)), host=args.host or settings.api_host,
+                port=args.port or settings.api_port, log_level="warning")
     return 0
 
 
-def cmd_serve_all(args: argparse.Namespace) -> int:
+def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
     """The local deployment: API, Dagster webserver and daemon (sensor, schedule), demo
     layers ingested, demo users; Ctrl-C stops everything."""
     from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_users
@@ -219,9 +206,8 @@ def cmd_serve_all(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # Ctrl-C, a service manager's stop, a closed terminal
         signal.signal(sig, _terminate)
-    settings = get_settings()
-    ensure_demo_users(ServiceState(settings))
     dep = Deployment.prepare(settings)
+    ensure_demo_users(ServiceState(settings))
     try:
         print("ingesting the layer versions in force through Dagster (layer_refresh)...")
         dep.ingest_layers()
@@ -242,65 +228,66 @@ def cmd_serve_all(args: argparse.Namespace) -> int:
         dep.stop()
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.service.state import ServiceState
 
-    state = ServiceState.from_env()
+    state = ServiceState(settings)
     created = state.accounts.add_user(args.name, args.password, args.tokens)
-    b = state.accounts.balance(args.name)
+    b = state.ledger.balance(args.name)
     print(f"{'created' if created else 'updated'} {args.name}: balance {b.balance}, reserved {b.reserved}")
     return 0
 
 
-def cmd_users_list(args: argparse.Namespace) -> int:
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.service.state import ServiceState
 
-    for u in ServiceState.from_env().accounts.list_users():
+    for u in ServiceState(settings).accounts.list_users():
         print(f"{u['username']:<24} balance {u['balance']:>8}  reserved {u['reserved']:>8}")
     return 0
 
 
-def cmd_layers_ingest(args: argparse.Namespace) -> int:
-    from eudr_pipeline.layers.source_directory import current_version, source_path
-    from eudr_pipeline.layers.store import ALL_LAYERS, LayerStore
+def cmd_layers_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+    from eudr_pipeline.layers.refresh import ingest_new_versions
+    from eudr_pipeline.layers.store import LayerStore
 
-    settings = get_settings()
-    try:
-        sources = source_path(args.sources or settings.resolved_layer_sources())
-    except LayerSourceError as exc:
-        return _fail(str(exc))
-    store = LayerStore(settings.layer_store_dir())
+    sources = args.sources or settings.resolved_layer_sources()
     code = 0
-    for layer in args.layer or ALL_LAYERS:
-        version = current_version(sources, layer)
-        if version is None:
-            print(f"{layer:<12} no version in {sources}")
-            continue
-        if not store.needs_ingest(layer, version):
-            print(f"{layer:<12} {version:<10} already in the store")
-            continue
-        try:
-            row = store.ingest(sources, layer, version)
-        except LayerSourceError as exc:
-            print(f"{layer:<12} {version:<10} error: {exc}")
-            code = 1
-            continue
-        failed = "; ".join(f"{c['name']}: {c['detail']}" for c in row.failed_checks)
-        print(f"{layer:<12} {version:<10} {row.status}" + (f" ({failed})" if failed else ""))
-        code = code or (row.status != "ok")
+    for o in ingest_new_versions(sources, LayerStore(settings.layer_store_dir()), args.layer or ALL_LAYERS):
+        if o.version is None:
+            print(f"{o.layer:<12} no version in {sources}")
+        elif o.already_stored:
+            print(f"{o.layer:<12} {o.version:<10} already in the store")
+        elif o.error:
+            print(f"{o.layer:<12} {o.version:<10} error: {o.error}")
+        else:
+            failed = "; ".join(f"{c['name']}: {c['detail']}" for c in o.row.failed_checks)
+            print(f"{o.layer:<12} {o.version:<10} {o.row.status}" + (f" ({failed})" if failed else ""))
+        code = code or int(not o.ok)
     return code
 
 
-def cmd_layers_list(args: argparse.Namespace) -> int:
+def cmd_layers_list(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.layers.store import LayerStore
 
-    store = LayerStore(get_settings().layer_store_dir())
+    store = LayerStore(settings.layer_store_dir())
     current = {k: v.version for k, v in store.current_versions().items()}
     print(f"{'layer':<12} {'version':<12} {'status':<9} {'in use':<6} {'tiles/rows':>10}  ingested_at")
     for v in store.catalogue.versions():
         size = v.tile_count if v.kind == "raster" else v.row_count
         print(f"{v.layer:<12} {v.version:<12} {v.status:<9} {'yes' if current.get(v.layer) == v.version else '':<6} "
               f"{size!s:>10}  {v.ingested_at:%Y-%m-%d %H:%M:%S}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from eudr_pipeline.service.database import engine_for
+    from eudr_pipeline.service.migrations import current_revision, upgrade_database
+
+    engine = engine_for(settings.resolved_database_url())
+    before = current_revision(engine)
+    upgrade_database(engine, args.revision)
+    print(f"job database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {current_revision(engine)}")
     return 0
 
 
@@ -322,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the whole service flow on the embedded demo data, headless")
     d.add_argument("--out-dir", help="data folder (default: $EUDR_DATA_DIR)")
     d.add_argument("--core", action="store_true", help="only the analysis core on the demo files (no service)")
-    d.set_defaults(func=lambda a: cmd_analyze_demo(a) if a.core else cmd_demo(a))
+    d.set_defaults(func=lambda a, settings: (cmd_analyze_demo if a.core else cmd_demo)(a, settings))
     sv = sub.add_parser("serve", help="run the API alone")
-    sv.add_argument("--host", default=get_settings().api_host)
-    sv.add_argument("--port", type=int, default=get_settings().api_port)
+    sv.add_argument("--host", help="default: EUDR_API_HOST (127.0.0.1)")
+    sv.add_argument("--port", type=int, help="default: EUDR_API_PORT (8000)")
     sv.set_defaults(func=cmd_serve)
     sa_ = sub.add_parser("serve-all", help="API + Dagster webserver + daemon (make serve)")
     sa_.set_defaults(func=cmd_serve_all)
@@ -344,12 +331,22 @@ def build_parser() -> argparse.ArgumentParser:
     li.set_defaults(func=cmd_layers_ingest)
     ll = lay.add_parser("list", help="every catalogued layer version and which is in use")
     ll.set_defaults(func=cmd_layers_list)
+    db = sub.add_parser("db", help="the job database").add_subparsers(dest="db_command", required=True)
+    du = db.add_parser("upgrade", help="create or upgrade the job database's schema (Alembic migrations)")
+    du.add_argument("--revision", default="head", help="target revision (default: head)")
+    du.set_defaults(func=cmd_db_upgrade)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `eudr layers list | head` ends quietly
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args, Settings.from_env())
+    except EudrError as exc:
+        return _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -32,3 +32,23 @@ def box_feature(w: float, s: float, e: float, n: float, holes=(), **props) -> di
 @pytest.fixture
 def end_2024() -> dt.date:
     return dt.date(2024, 12, 31)
+
+
+def service_state(settings):
+    """A ServiceState on ``settings`` with its job database upgraded, as a deployment has it."""
+    from eudr_pipeline.service.deploy import upgrade_job_database
+    from eudr_pipeline.service.state import ServiceState
+
+    upgrade_job_database(settings)
+    return ServiceState(settings)
+
+
+def submit_job_as(state, username: str, plot_ids: list[str], checks: list[dict] | None = None,
+                  dry_run: bool = False) -> str:
+    """Submit a job the way POST /jobs/make_job does (validation, then one transaction)."""
+    from eudr_pipeline.service.job_requests import validate_job_request
+    from eudr_pipeline.service.jobs import submit_job
+    from eudr_pipeline.service.schemas import MakeJobRequest
+
+    request = validate_job_request(MakeJobRequest(plot_ids=plot_ids, checks=checks), username, state.plots)
+    return submit_job(state, username, request, dry_run)
