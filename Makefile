@@ -31,6 +31,7 @@ bench-10k: $(STAMP)
 	$(BIN)/python bench/bench_analyze.py --plots 10000
 
 dev: $(STAMP)
+	$(BIN)/eudr db upgrade
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:

@@ -1,7 +1,11 @@
 """The ``eudr`` command.
 
     eudr analyze PLOTS.geojson --sources DIR [--harvest-date YYYY-MM-DD] [--commodity NAME] [--out FILE]
-    eudr demo [--out-dir DIR]
+    eudr demo [--out-dir DIR] [--core]
+    eudr serve | serve-all
+    eudr users add NAME --password PW [--tokens N] | users list
+    eudr layers ingest [--sources DIR] [--layer NAME] | layers list
+    eudr db upgrade [--revision REV]
 
 Exit codes: 0 done (plots that failed carry an ``error``), 2 unusable input (one line on
 stderr saying what and where)."""
@@ -186,8 +190,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from eudr_pipeline.service.app import create_app
+    from eudr_pipeline.service.deploy import upgrade_job_database
     from eudr_pipeline.service.state import ServiceState
 
+    upgrade_job_database(settings)
     uvicorn.run(create_app(ServiceState(settings)), host=args.host or settings.api_host,
                 port=args.port or settings.api_port, log_level="warning")
     return 0
@@ -229,8 +235,10 @@ def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from eudr_pipeline.service.deploy import upgrade_job_database
     from eudr_pipeline.service.state import ServiceState
 
+    upgrade_job_database(settings)
     state = ServiceState(settings)
     created = state.accounts.add_user(args.name, args.password, args.tokens)
     b = state.ledger.balance(args.name)
@@ -239,8 +247,10 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from eudr_pipeline.service.deploy import upgrade_job_database
     from eudr_pipeline.service.state import ServiceState
 
+    upgrade_job_database(settings)
     for u in ServiceState(settings).accounts.list_users():
         print(f"{u['username']:<24} balance {u['balance']:>8}  reserved {u['reserved']:>8}")
     return 0
@@ -339,14 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import signal
-
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `eudr layers list | head` ends quietly
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, Settings.from_env())
     except EudrError as exc:
         return _fail(str(exc))
+    except BrokenPipeError:  # `eudr layers list | head`: the reader is gone, nothing to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

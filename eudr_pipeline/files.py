@@ -37,6 +37,20 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
     return path
 
 
+def create_secret_file(path: Path, secret: str) -> str:
+    """The secret in ``path``: written now (mode 600 from its creation) unless another
+    process wrote it first, in which case that one is read and used."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret
+
+
 def geoparquet_bytes(geometries: Sequence[Any], columns: dict[str, Sequence[Any]], *,
                      row_group_size: int | None = None) -> bytes:
     """A GeoParquet 1.1 file (bytes) of ``geometries`` (shapely, lon/lat degrees, EPSG:4326;

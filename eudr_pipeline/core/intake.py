@@ -43,9 +43,7 @@ def registered_harvest_dates(props: dict[str, Any], where: str) -> list[dt.date]
 
 
 def registered_harvest_date(props: dict[str, Any], where: str) -> dt.date | None:
-    """The plot's own harvest date: harvest_date, else the latest of harvest_dates."""
-    if props.get("harvest_date") not in (None, ""):
-        return parse_date(props["harvest_date"], f"{where} harvest_date")
+    """The plot's own harvest date: the latest of ``harvest_date`` and ``harvest_dates``."""
     dates = registered_harvest_dates(props, where)
     return dates[-1] if dates else None
 
@@ -79,6 +77,12 @@ def analysis_config(checks: list[dict[str, Any]]) -> dict[str, Any]:
     for c in sorted(checks, key=lambda c: c["type"] == "eudr"):
         out.update({k: v for k, v in (c.get("config") or {}).items() if v not in (None, "")})
     return out
+
+
+def analysis_end_of(checks: list[dict[str, Any]], today: dt.date) -> dt.date:
+    """The analysis end of a plot's analysis: the harvest date its checks give, else today."""
+    harvest = analysis_config(checks).get("harvest_date")
+    return parse_date(harvest, "harvest_date") if harvest else today
 
 
 def feature_plot_id(feature: dict[str, Any], index: int) -> str:

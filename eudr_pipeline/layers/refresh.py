@@ -1,6 +1,8 @@
 """The layer refresh: which layer versions in force in the source are not yet in the
-store, and ingesting exactly those. The Dagster schedule, ``eudr layers ingest`` and the
-local deployment all use these two functions."""
+store (``pending_versions``: what the Dagster schedule requests a run for), and ingesting
+exactly those (``ingest_new_versions``: ``eudr layers ingest``). Inside Dagster the
+`<layer>` assets ingest one version each through ``LayerStore.ingest``, which returns the
+catalogued row of a version already stored (ingested outside Dagster) unchanged."""
 
 from __future__ import annotations
 
@@ -47,14 +49,16 @@ def ingest_new_versions(sources: Path | str, store: LayerStore,
     """Ingest the version in force of each of ``layers`` that the store lacks; one
     outcome per layer. A version that cannot be read is reported, the others go on."""
     src = as_source(sources)
+    layers = list(layers)
+    pending = pending_versions(src, store, layers)
     outcomes = []
     for layer in layers:
-        version = current_version(src, layer)
-        if version is None or not store.needs_ingest(layer, version):
+        if layer not in pending:
+            version = current_version(src, layer)
             outcomes.append(IngestOutcome(layer, version, already_stored=version is not None))
             continue
         try:
-            outcomes.append(IngestOutcome(layer, version, row=store.ingest(src, layer, version)))
+            outcomes.append(IngestOutcome(layer, pending[layer], row=store.ingest(src, layer, pending[layer])))
         except LayerSourceError as exc:
-            outcomes.append(IngestOutcome(layer, version, error=str(exc)))
+            outcomes.append(IngestOutcome(layer, pending[layer], error=str(exc)))
     return outcomes

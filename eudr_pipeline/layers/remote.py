@@ -5,7 +5,11 @@ paths for rasters (read by window, never downloaded whole)."""
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Iterator
+
+from eudr_pipeline.errors import LayerSourceError
 
 VSI_PREFIX = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/", "gcs": "/vsigs/",
               "az": "/vsiaz/", "abfs": "/vsiaz/"}
@@ -98,10 +102,20 @@ class RemotePath:
     def gdal_path(self) -> str:
         prefix = VSI_PREFIX.get(self.protocol)
         if prefix is None:
-            raise ValueError(f"{self.uri}: GDAL cannot read {self.protocol}:// (supported: {', '.join(VSI_PREFIX)})")
+            raise LayerSourceError(f"{self.uri}: GDAL cannot read {self.protocol}:// (supported: {', '.join(VSI_PREFIX)})")
         return prefix + (self.uri if prefix == "/vsicurl/" else self.uri.split("://", 1)[1])
 
 
 def gdal_path(p) -> str:
     """The path GDAL/rasterio opens for a local Path or a RemotePath."""
     return p.gdal_path if isinstance(p, RemotePath) else str(p)
+
+
+def files_in(folder: Path, suffixes: tuple[str, ...], pattern: str | None = None) -> list[Path]:
+    """Files under ``folder`` (recursively, sorted) with one of ``suffixes`` whose name
+    matches ``pattern`` (a regular expression, case-insensitive)."""
+    out = []
+    for p in sorted(folder.rglob("*"), key=str):
+        if p.is_file() and p.suffix.lower() in suffixes and (pattern is None or re.search(pattern, p.name, re.I)):
+            out.append(p)
+    return out

@@ -16,7 +16,8 @@ from eudr_pipeline.core.analysis import LayerSet
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import LayerSourceError
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, ATTRIBUTIONS, RASTER_SUFFIXES, band
-from eudr_pipeline.layers.remote import gdal_path
+from eudr_pipeline.layers.remote import files_in, gdal_path
+from eudr_pipeline.layers.vectors import read_vector_layer
 
 
 def source_path(uri: str | Path):
@@ -73,16 +74,6 @@ def current_version(sources: Path, layer: str) -> str | None:
     return versions[-1] if versions else None
 
 
-def files_in(folder: Path, suffixes: tuple[str, ...], pattern: str | None = None) -> list[Path]:
-    """Files under ``folder`` (recursively, sorted) with one of ``suffixes`` whose name
-    matches ``pattern`` (a regular expression, case-insensitive)."""
-    out = []
-    for p in sorted(folder.rglob("*"), key=str):
-        if p.is_file() and p.suffix.lower() in suffixes and (pattern is None or re.search(pattern, p.name, re.I)):
-            out.append(p)
-    return out
-
-
 def hansen_last_year(version: str, files: list[Path]) -> int:
     """Last loss year of a Hansen GFC release: from file names (GFC-2024-v1.12 -> 2024),
     else from the version (v1.N -> 2012 + N)."""
@@ -116,8 +107,6 @@ def loss_last_year(folder: Path, version: str) -> int:
 
 def open_layer_set(sources: Path | str) -> LayerSet:
     """Open the version in force of every layer under ``sources``."""
-    from eudr_pipeline.layers.vectors import read_vector_layer
-
     sources = as_source(sources)
     if not sources.is_dir():
         raise LayerSourceError(f"layer source directory {sources} does not exist")

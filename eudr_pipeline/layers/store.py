@@ -42,8 +42,8 @@ from eudr_pipeline.layers.reference_layers import (
     RasterBand,
     band,
 )
-from eudr_pipeline.layers.remote import gdal_path
-from eudr_pipeline.layers.source_directory import as_source, current_version, files_in, loss_last_year
+from eudr_pipeline.layers.remote import files_in, gdal_path
+from eudr_pipeline.layers.source_directory import as_source, current_version, loss_last_year
 from eudr_pipeline.layers.vectors import read_layer_polygons
 
 GDAL_CACHE_MB = 128  # GDAL's default is 5 % of RAM (1.2 GB here): bound it for ingestion
@@ -249,7 +249,7 @@ class LayerStore:
 
     def vector(self, layer: str, row: LayerVersion, bbox: tuple[float, float, float, float] | None) -> VectorLayer:
         """A stored vector layer version, only its polygons whose bbox meets ``bbox``."""
-        geoms, records = read_vector_layer(Path(row.store_path) / f"{layer}.parquet", bbox)
+        geoms, records = read_stored_polygons(Path(row.store_path) / f"{layer}.parquet", bbox)
         return VectorLayer(layer, row.version, geoms, records, source_name=row.licence or layer)
 
     def current_versions(self) -> dict[str, LayerVersion]:
@@ -294,7 +294,7 @@ def write_vector_layer(path: Path, geoms: np.ndarray, records: list[dict[str, An
     write_geoparquet(path, geoms[order], {"attributes": attributes}, row_group_size=2048)
 
 
-def read_vector_layer(path: Path, bbox: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, list[dict]]:
+def read_stored_polygons(path: Path, bbox: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, list[dict]]:
     """Geometries and attribute dicts of a stored vector layer, only rows whose bbox
     covering column intersects ``bbox`` (row groups outside it are skipped)."""
     import geopandas as gpd

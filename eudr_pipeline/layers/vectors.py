@@ -21,8 +21,7 @@ import shapely
 from eudr_pipeline.core.overlaps import VectorLayer
 from eudr_pipeline.errors import LayerSourceError
 from eudr_pipeline.layers.reference_layers import ATTRIBUTIONS, VECTOR_SUFFIXES, WDPA_REQUIRED_COLUMNS
-from eudr_pipeline.layers.remote import gdal_path
-from eudr_pipeline.layers.source_directory import files_in
+from eudr_pipeline.layers.remote import files_in, gdal_path
 
 IUCN_CATEGORIES = ("Ia", "Ib", "II", "III", "IV", "V", "VI")
 LEGALITY_BY_IUCN = {"Ia": "prohibited", "Ib": "prohibited", "II": "prohibited", "III": "prohibited",

@@ -3,17 +3,40 @@ bearer token names, and the X-Dry-Run header."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from eudr_pipeline.errors import AuthenticationFailed, RequestInvalid
 from eudr_pipeline.service.state import ServiceState
 
 TOKEN_TTL_S = 3600
 bearer = HTTPBearer(auto_error=False, description="a JWT from POST /login")
+
+
+class Utf8HTTPBasic(HTTPBasic):
+    """HTTP Basic credentials decoded as UTF-8 (RFC 7617's charset; FastAPI's own class
+    decodes ASCII only, refusing users like 'josé'). None when no Basic header is sent."""
+
+    async def __call__(self, request: Request) -> HTTPBasicCredentials | None:  # type: ignore[override]
+        scheme, _, param = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            username, sep, password = base64.b64decode(param.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        if not sep:
+            raise AuthenticationFailed("malformed Basic credentials: base64 of 'username:password' in UTF-8",
+                                       scheme="Basic")
+        return HTTPBasicCredentials(username=username, password=password)
+
+
+basic = Utf8HTTPBasic(auto_error=False, description="username and password, for POST /login")
 
 
 def get_state(request: Request) -> ServiceState:

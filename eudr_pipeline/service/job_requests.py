@@ -35,8 +35,8 @@ class JobRequest:
 
 def plot_config(check: dict[str, Any], plot: dict[str, Any]) -> dict[str, Any]:
     """harvest_date and commodity for one plot and check: per_plot > config > the plot."""
-    registered = {"harvest_date": max(plot["harvest_dates"]) if plot.get("harvest_dates") else None,
-                  "commodity": plot.get("commodity")}
+    registered = {"harvest_date": max(plot["harvest_dates"]) if plot.get("harvest_dates") else None,  # the latest
+                  "commodity": plot.get("commodity")}  # (stored sorted by plots.py from registered_harvest_dates)
     return effective_config(registered, check.get("config"), (check.get("per_plot") or {}).get(plot["plot_id"]))
 
 

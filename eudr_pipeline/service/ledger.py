@@ -80,9 +80,3 @@ class TokenLedger:
                 return False
             raise
         return True
-
-    def entries(self, username: str) -> list[dict]:
-        """Every ledger row of the user, oldest first."""
-        with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(sa.select(token_ledger).where(token_ledger.c.username == username)
-                                                 .order_by(token_ledger.c.id)).mappings()]

@@ -4,7 +4,6 @@ secret. Built once per process from its Settings."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eudr_pipeline.config import Settings
+from eudr_pipeline.files import create_secret_file
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.database import engine_for
 from eudr_pipeline.service.job_response import job_response
@@ -61,15 +61,4 @@ class ServiceState:
         every process of the deployment shares it (the first process to write it wins)."""
         if self.settings.jwt_secret:
             return self.settings.jwt_secret
-        path = self.settings.data_dir / "jwt_secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            os.chmod(tmp, 0o600)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            tmp.unlink()
-        return path.read_text().strip()
+        return create_secret_file(self.settings.data_dir / "jwt_secret", secrets.token_urlsafe(48))

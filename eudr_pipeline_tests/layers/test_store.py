@@ -18,7 +18,7 @@ from eudr_pipeline.demo import write_demo
 from eudr_pipeline.layers.source_directory import open_layer_set
 from eudr_pipeline.errors import IngestError
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
-from eudr_pipeline.layers.store import LayerStore, read_vector_layer
+from eudr_pipeline.layers.store import LayerStore, read_stored_polygons
 from eudr_pipeline_tests.conftest import FIXTURES, write_tif
 from eudr_pipeline_tests.core.test_exactextract_crosscheck import random_plots
 
@@ -124,11 +124,11 @@ def test_geoparquet_bbox_covering_filters_rows(tmp_path):
 
     meta = json.loads(pq.read_schema(path).metadata[b"geo"])
     assert meta["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
-    all_geoms, records = read_vector_layer(path)
+    all_geoms, records = read_stored_polygons(path)
     assert len(all_geoms) == 2 and records[0]["area_id"].startswith("99000")
-    near, _ = read_vector_layer(path, (-5.2700, 6.8210, -5.2690, 6.8220))  # only the landscape (V) area is there
+    near, _ = read_stored_polygons(path, (-5.2700, 6.8210, -5.2690, 6.8220))  # only the landscape (V) area is there
     assert len(near) == 1
-    far, _ = read_vector_layer(path, (10.0, 10.0, 10.1, 10.1))
+    far, _ = read_stored_polygons(path, (10.0, 10.0, 10.1, 10.1))
     assert len(far) == 0
 
 

@@ -66,3 +66,17 @@ def test_estimate_prices_without_reserving(client):
                                               "checks": [{"type": "eudr"}, {"type": "protected-area"}]}).json()
     assert est["plots"] == {plot["plot_id"]: 2 + 1} and est["token_cost"] == 3  # 17 ha: 2 eudr tokens, 1 PA token
     assert client.get("/users/check_tokens").json()["reserved"] == 0
+
+
+def test_login_takes_utf8_credentials_and_names_malformed_ones(client, tmp_path):
+    state = client.app.dependency_overrides[get_state]()
+    state.accounts.add_user("josé", "pässwörd", 1)
+    basic = base64.b64encode("josé:pässwörd".encode()).decode()
+    r = client.post("/login", headers={"Authorization": f"Basic {basic}"})
+    assert r.status_code == 200, r.json()
+    wrong = base64.b64encode("josé:passwort".encode()).decode()
+    assert client.post("/login", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    for bad in ("Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()):
+        r = client.post("/login", headers={"Authorization": bad})
+        assert r.status_code == 401 and "malformed Basic credentials" in r.json()["detail"], r.json()
+        assert r.headers["WWW-Authenticate"] == "Basic"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import multiprocessing.synchronize
 import sqlite3
 import threading
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -70,7 +72,7 @@ ROWS: dict[str, list[dict]] = {
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path) -> sa.Engine:
+def engine(request, tmp_path) -> Iterator[sa.Engine]:
     """An engine on an empty database: a new SQLite file, or the test server's emptied."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
@@ -144,7 +146,7 @@ def test_upgrades_are_idempotent_and_reversible(engine):
     assert set(metadata.tables) <= table_names(engine)
 
 
-def start_process(url: str, together) -> None:
+def start_process(url: str, together: multiprocessing.synchronize.Barrier) -> None:
     """What a process starting does (API, Dagster daemon, run worker): its own engine,
     then upgrade_database, at the same moment as the others."""
     engine = make_engine(url)
@@ -162,10 +164,11 @@ def test_processes_starting_together_upgrade_once(engine, start):
     if start == "release_0_1_0":
         release_0_1_0.metadata.create_all(engine)
         insert_rows(engine, release_0_1_0.metadata)
-    spawn = multiprocessing.get_context("spawn")
-    together = spawn.Barrier(4)
+    engine.dispose()  # the processes forked inherit no connection
+    fork = multiprocessing.get_context("fork")
+    together = fork.Barrier(4)
     url = engine.url.render_as_string(hide_password=False)
-    processes = [spawn.Process(target=start_process, args=(url, together)) for _ in range(4)]
+    processes = [fork.Process(target=start_process, args=(url, together)) for _ in range(4)]
     for process in processes:
         process.start()
     for process in processes:

@@ -106,9 +106,7 @@ def _build_layer_assets(layer: str) -> tuple:
             context.log.info(f"{layer} {version} is already in the store and recorded; nothing to do")
             return
         try:
-            row = store.catalogue.get(layer, version)  # ingested outside Dagster (`eudr layers ingest`): record it
-            if row is None:
-                row = store.ingest(src, layer, version)
+            row = store.ingest(src, layer, version)  # a version ingested by `eudr layers ingest` is only recorded
         except LayerSourceError as exc:
             raise dg.Failure(description=f"{layer} {version} cannot be ingested: {exc}",
                              metadata={"layer": layer, "version": version}) from exc

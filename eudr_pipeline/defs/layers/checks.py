@@ -14,7 +14,7 @@ import shapely
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.layers.catalogue import LayerVersion
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, RASTER_LAYERS
-from eudr_pipeline.layers.store import read_vector_layer
+from eudr_pipeline.layers.store import read_stored_polygons
 
 
 def _raster_header_problems(row: LayerVersion) -> tuple[list[str], list[str]]:
@@ -56,7 +56,7 @@ def value_domain(row: LayerVersion) -> dg.AssetCheckResult:
 
 
 def geometry_validity(row: LayerVersion) -> dg.AssetCheckResult:
-    geoms, _ = read_vector_layer(Path(row.store_path) / f"{row.layer}.parquet")
+    geoms, _ = read_stored_polygons(Path(row.store_path) / f"{row.layer}.parquet")
     invalid = int((~shapely.is_valid(geoms)).sum())
     non_polygon = int((~np.isin(shapely.get_type_id(geoms), (3, 6))).sum())
     return _result(row, len(geoms) > 0 and invalid == 0 and non_polygon == 0,

@@ -15,8 +15,8 @@ FAILED = "FAILED"
 def _failed_version(instance: dg.DagsterInstance, key: dg.AssetCheckKey, seen_id: int) -> tuple[int, str | None]:
     """(id of the latest evaluation of ``key``, the version it failed, if it failed after ``seen_id``)."""
     record = instance.get_latest_asset_check_evaluation_record(key)
-    if record is None or record.id <= seen_id or record.event is None:
-        return seen_id, None
+    if record is None or record.id <= seen_id or record.event is None or record.status.value == "PLANNED":
+        return seen_id, None  # a planned check keeps its record id when it completes: look again then
     evaluation = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
     if record.status.value != FAILED or evaluation is None or "version" not in evaluation.metadata:
         return record.id, None

@@ -23,7 +23,7 @@ from eudr_pipeline.service.jobs import finish_job, give_up_job
 
 process_job = dg.define_asset_job(
     "process_job",
-    selection=dg.AssetSelection.assets("job_analyses", "job_images", "job_responses"),
+    selection=dg.AssetSelection.assets("job_analyses", "job_images", "job_responses", "job_reports"),
     partitions_def=jobs_partitions,
     # one process per run, not per step: a step process costs ~3 s of imports, more than a small job's work
     executor_def=dg.in_process_executor,
@@ -46,9 +46,10 @@ def build_job_submission_sensor(max_attempts: int) -> dg.SensorDefinition:
     return job_submission_sensor
 
 
-def _next_attempt(context: dg.SensorEvaluationContext, state, job: dict, max_attempts: int) -> int | None:
-    """The attempt to request for a pending job, or None when there is nothing to request
-    (its run is in flight, it succeeded and is finished here, or it is out of attempts)."""
+def _settle_or_next_attempt(context: dg.SensorEvaluationContext, state, job: dict, max_attempts: int) -> int | None:
+    """The attempt to request for a pending job; None when there is nothing to request:
+    its run is in flight, or this call ended the job (finished from a successful run's
+    results, or out of attempts: incomplete with every token refunded)."""
     job_id, attempt = job["job_id"], job["attempts"]
     if attempt == 0:
         return 1
@@ -74,7 +75,7 @@ def pending_job_runs(context: dg.SensorEvaluationContext, state, max_attempts: i
     known = set(context.instance.get_dynamic_partitions(jobs_partitions.name))
     for job in state.jobs.pending_jobs(limit=200):
         job_id = job["job_id"]
-        attempt = _next_attempt(context, state, job, max_attempts)
+        attempt = _settle_or_next_attempt(context, state, job, max_attempts)
         if attempt is None:
             continue
         if attempt != job["attempts"]:

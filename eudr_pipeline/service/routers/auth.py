@@ -7,14 +7,13 @@ from typing import Annotated
 
 import jwt
 from fastapi import APIRouter, Depends
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.security import HTTPBasicCredentials
 
 from eudr_pipeline.errors import AuthenticationFailed
-from eudr_pipeline.service.deps import TOKEN_TTL_S, CurrentUser, StateDep
+from eudr_pipeline.service.deps import TOKEN_TTL_S, CurrentUser, StateDep, basic
 from eudr_pipeline.service.schemas import ERRORS, LoginResponse, TokenBalance
 
 router = APIRouter(tags=["auth"])
-basic = HTTPBasic(auto_error=False)
 
 
 @router.post("/login", response_model=LoginResponse, responses=ERRORS)
