@@ -4,9 +4,8 @@ the real field names (marked "dry_run": true) and an outline-only image."""
 from __future__ import annotations
 
 from eudr_pipeline.core.geometry import geodesic_area_ha
-from eudr_pipeline.core.intake import request_from_feature
-from eudr_pipeline.core.render import render_plot_png
-from eudr_pipeline.files import write_atomic
+from eudr_pipeline.core.intake import analysis_end_of, request_from_feature
+from eudr_pipeline.service.maps import draw_overview
 from eudr_pipeline.service.state import ServiceState
 from eudr_pipeline.service.timestamps import utcnow
 
@@ -30,22 +29,20 @@ def simulated_analysis(area_ha: float, end: str) -> dict:
 
 
 def simulate(state: ServiceState, job_id: str) -> None:
-    """Give every plot of the dry-run job ``job_id`` a simulated analysis and an outline
-    image, and end the job ``done`` (no tokens were reserved)."""
+    """Give every plot of the dry-run job ``job_id`` a simulated analysis, end the job
+    ``done`` (no tokens were reserved) and draw its overview (no layers read)."""
     started = utcnow()
     rows = state.jobs.job_plot_rows(job_id)
     results, outcomes = [], []
-    img_dir = state.results_dir / job_id / "images"
-    today = started.date().isoformat()
     for r in rows:
         req = request_from_feature(r["feature"], r["position"])
         area = 0.0
         if req.geometry is not None:
             area = round(geodesic_area_ha(req.geometry), 6)
-            write_atomic(img_dir / f"{r['plot_id']}.png", render_plot_png(req.geometry, None, 2024))
-        end = next((c["config"].get("harvest_date") for c in r["checks"] if c["config"].get("harvest_date")), today)
+        end = analysis_end_of(r["checks"], started.date()).isoformat()
         results.append({"plot_id": r["plot_id"], "area_ha": area, "analysis": simulated_analysis(area, end)})
         outcomes.append((r["position"], "done", None, None))
     state.jobs.mark_plots(job_id, outcomes, started)
     state.jobs.record_analyses(job_id, "dry-run", {"dry_run": "true"}, results)
     state.jobs.set_status(job_id, "done")
+    draw_overview(state, None, state.jobs.job(job_id))  # plot maps (outline only) are drawn on request

@@ -16,6 +16,11 @@ def image_url(base_url: str, job_id: str, plot_id: str) -> str:
     return f"{base_url}/jobs/{job_id}/plots/{plot_id}/image.png"
 
 
+def overview_url(base_url: str, job_id: str) -> str:
+    """Where the API serves the map of all plots of a job."""
+    return f"{base_url}/jobs/{job_id}/overview.png"
+
+
 def progress(job: dict, plot_rows: list[dict]) -> int:
     """Percent of the job's plots finished (100 once the job has ended)."""
     if job["status"] in TERMINAL_STATUSES:
@@ -73,6 +78,8 @@ def job_response(job: dict, plot_rows: list[dict], plots_by_id: dict[str, dict],
         urls += [image] if image else []
         plots_out.append(_plot(job, row, plots_by_id.get(row["plot_id"], {}), results.get(row["plot_id"]), image))
         tasks += _tasks(job, row)
+    if job["status"] in TERMINAL_STATUSES and urls:
+        urls.insert(0, overview_url(base_url, job["job_id"]))
     return job_summary(job, len(plot_rows)) | {
         "plot_ids": [r["plot_id"] for r in plot_rows], "plots": plots_out, "job_visualization_url": urls,
         "progress": progress(job, plot_rows), "tasks": tasks,

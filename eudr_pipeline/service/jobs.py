@@ -4,7 +4,11 @@ in one transaction), then finished (tokens settled once, final status) or given 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+
+from eudr_pipeline.core.analysis import PlotRequest
+from eudr_pipeline.core.intake import analysis_config, analysis_end_of, request_from_feature
 
 from eudr_pipeline.service.job_requests import JobRequest
 from eudr_pipeline.service.pricing import plot_costs
@@ -48,3 +52,14 @@ def give_up_job(state: ServiceState, job: dict) -> None:
     """End a job that could not be run: every reserved token refunded, ``incomplete``."""
     state.ledger.settle(job["username"], job["job_id"], job["token_cost"], 0)
     state.jobs.set_status(job["job_id"], "incomplete")
+
+
+def job_plot_request(row: dict, today: dt.date) -> PlotRequest:
+    """The analysis request of one plot of a job (a job_plots row): its feature and the
+    harvest date and commodity its checks' effective configs give."""
+    types = tuple(c["type"] for c in row["checks"]) or ("eudr",)
+    config = analysis_config(row["checks"])
+    harvest = analysis_end_of(row["checks"], today) if config.get("harvest_date") else None
+    req = request_from_feature(row["feature"], row["position"], harvest, config.get("commodity"), types, today=today)
+    req.plot_id = row["plot_id"]
+    return req

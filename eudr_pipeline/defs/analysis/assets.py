@@ -8,29 +8,19 @@ re-analysis after a new layer version (a backfill over stale partitions) leaves 
 import collections
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 import shapely
 
 from eudr_pipeline.core.analysis import PlotRequest, PlotResult, analyze_plots
-from eudr_pipeline.core.intake import analysis_config, request_from_feature
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.files import write_atomic, write_geoparquet
+from eudr_pipeline.files import write_geoparquet
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
-
-
-def plot_request(row: dict, today: dt.date) -> PlotRequest:
-    """The analysis request of one job plot row: its feature and its checks' effective config."""
-    types = tuple(c["type"] for c in row["checks"]) or ("eudr",)
-    config = analysis_config(row["checks"])
-    harvest = dt.date.fromisoformat(config["harvest_date"]) if config.get("harvest_date") else None
-    req = request_from_feature(row["feature"], row["position"], harvest, config.get("commodity"), types, today=today)
-    req.plot_id = row["plot_id"]
-    return req
+from eudr_pipeline.service.jobs import job_plot_request
+from eudr_pipeline.service.maps import images_dir, render_job_maps
 
 
 def write_results(path: Path, requests: list[PlotRequest], results: list[PlotResult]) -> None:
@@ -62,7 +52,7 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
         raise dg.Failure(description=f"job {job_id} is not in the job database")
     started = dt.datetime.now(dt.timezone.utc)
     plots = jobs.job_plot_rows(job_id)
-    requests = [plot_request(p, started.date()) for p in plots]
+    requests = [job_plot_request(p, started.date()) for p in plots]
     geoms = [r.geometry for r in requests if r.geometry is not None]
     bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
     layers = layer_store.store().open_layer_set(bbox=bbox)
@@ -89,28 +79,6 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
     })
 
 
-IMAGES_PER_WORKER_MIN = 400  # below this, starting a second process costs more than it saves
-
-
-def render_images(store_root: str, items: list[tuple[str, bytes, int]], out_dir: str) -> int:
-    """Render (plot_id, WKB geometry, end year) items to <out_dir>/<plot_id>.png, each file
-    written whole (temporary name, then rename). Runs in worker processes too."""
-    from eudr_pipeline.core.render import render_plot_png
-    from eudr_pipeline.layers.store import LayerStore
-
-    if not items:
-        return 0
-    geoms = shapely.from_wkb([g for _, g, _ in items])
-    layers = LayerStore(Path(store_root)).open_layer_set(bbox=tuple(shapely.total_bounds(geoms)))
-    out = Path(out_dir)
-    try:
-        for (plot_id, _, year), geom in zip(items, geoms):
-            write_atomic(out / f"{plot_id}.png", render_plot_png(geom, layers, year))
-    finally:
-        layers.close()
-    return len(items)
-
-
 def failure_type(result: PlotResult, request) -> str | None:
     """A short machine-readable cause for a failed plot."""
     if result.error is None:
@@ -127,30 +95,13 @@ def failure_type(result: PlotResult, request) -> str | None:
     group_name="analysis",
     deps=[job_analyses],
     kinds={"png"},
-    description="One PNG map per analysed plot of a job: forest 2020, loss after 2020, the plot outline.",
+    description="The job's maps (service/maps.py): an overview of all plots by risk level, a thumbnail of each "
+    "analysed plot, and each plot's full map (2020 baseline and analysis-end panels) for jobs of up to 200 plots; "
+    "larger jobs' full maps are drawn on first request.",
 )
 def job_images(context: dg.AssetExecutionContext, service: ServiceStateResource,
                layer_store: LayerStoreResource) -> dg.MaterializeResult:
-    job_id = context.partition_key
     state = service.state()
-    today = dt.date.today()
-    plots = [r for r in state.jobs.job_plot_rows(job_id) if r["status"] == "done"]
-    requests = [plot_request(p, today) for p in plots]
-    geoms = [r.geometry for r in requests]
-    out = state.results_dir / job_id / "images"
-    out.mkdir(parents=True, exist_ok=True)
-    if not geoms:
-        return dg.MaterializeResult(metadata={"images": 0})
-    items = [(p["plot_id"], shapely.to_wkb(r.geometry), r.analysis_end.year) for p, r in zip(plots, requests)]
-    store_root = str(layer_store.store().root)
-    workers = 1 if len(items) < IMAGES_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
-    if workers == 1:
-        render_images(store_root, items, str(out))
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        chunks = [items[k::workers] for k in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(render_images, [store_root] * workers, chunks, [str(out)] * workers))
-    return dg.MaterializeResult(metadata={"images": len(plots), "folder": dg.MetadataValue.path(str(out))})
+    job = state.jobs.job(context.partition_key)
+    counts = render_job_maps(state, layer_store.store(), job)
+    return dg.MaterializeResult(metadata={**counts, "folder": dg.MetadataValue.path(str(images_dir(state, job["job_id"])))})

@@ -1,0 +1,165 @@
+"""The maps of a job, as files in its results folder:
+
+    results/<job_id>/images/overview.png          all plots coloured by risk level
+    results/<job_id>/images/thumbs/<plot_id>.png  a 200 px map of each analysed plot
+    results/<job_id>/images/<plot_id>.png         the full map of each analysed plot (1200 px)
+
+The overview and the thumbnails are rendered by the job's run (``job_images``); the full
+maps too for jobs of up to EAGER_FULL_MAPS plots, and otherwise on the first request of
+each (then kept), so that a 10,000-plot job is not held up by 10,000 large maps
+(BENCHMARKS.md). Every map is drawn from the layer versions the job's analysis used, never
+from newer ones, and written whole (files.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import shapely
+
+from eudr_pipeline.core.analysis import LayerSet
+from eudr_pipeline.core.render import PlotMap, render_overview, render_plot_map, render_thumbnail
+from eudr_pipeline.files import write_atomic
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+from eudr_pipeline.layers.store import LayerStore
+from eudr_pipeline.service.jobs import job_plot_request
+from eudr_pipeline.service.state import ServiceState
+
+EAGER_FULL_MAPS = 200  # jobs with more analysed plots get their full maps on first request
+MAPS_PER_WORKER_MIN = 400  # below this, starting a second process costs more than it saves
+THUMBNAIL_PX = 200
+
+
+def images_dir(state: ServiceState, job_id: str) -> Path:
+    return state.results_dir / job_id / "images"
+
+
+def map_path(state: ServiceState, job_id: str, plot_id: str) -> Path:
+    return images_dir(state, job_id) / f"{plot_id}.png"
+
+
+def thumbnail_path(state: ServiceState, job_id: str, plot_id: str) -> Path:
+    return images_dir(state, job_id) / "thumbs" / f"{plot_id}.png"
+
+
+def overview_path(state: ServiceState, job_id: str) -> Path:
+    return images_dir(state, job_id) / "overview.png"
+
+
+def plot_maps(state: ServiceState, job: dict, plot_ids: set[str] | None = None) -> dict[str, PlotMap]:
+    """What the map of each analysed plot of ``job`` shows (only ``plot_ids`` when given)."""
+    rows = [r for r in state.jobs.job_plot_rows(job["job_id"])
+            if r["status"] == "done" and (plot_ids is None or r["plot_id"] in plot_ids)]
+    plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
+    results = {r["plot_id"]: r for r in state.jobs.latest_results(job["job_id"])}
+    out = {}
+    for row in rows:
+        request = job_plot_request(row, dt.date.today())
+        analysis = (results.get(row["plot_id"]) or {}).get("analysis") or {}
+        plot = plots.get(row["plot_id"], {})
+        out[row["plot_id"]] = PlotMap(
+            geometry=request.geometry, title=plot.get("plot_name") or row["plot_id"],
+            analysis_end=dt.date.fromisoformat(analysis.get("analysis_end") or request.analysis_end.isoformat()),
+            area_ha=plot.get("area_ha"), commodity=analysis.get("commodity") or plot.get("commodity"),
+            risk_level=analysis.get("risk_level"), risk_reason=analysis.get("risk_reason"),
+            layer_versions={s["layer"]: s["data_version"] for s in analysis.get("sources", [])},
+            from_point=(row["feature"].get("geometry") or {}).get("type") == "Point")
+    return out
+
+
+def analysed_versions(job: dict) -> dict[str, str]:
+    """The layer versions (catalogue layers only) the job's latest analysis read."""
+    return {k: v for k, v in (job.get("layer_versions") or {}).items() if k in ALL_LAYERS}
+
+
+def open_layers(store_root: Path, versions: dict[str, str], geometries: list) -> LayerSet:
+    bbox = tuple(shapely.total_bounds(shapely.buffer(shapely.envelope(geometries), 0.01)))
+    return LayerStore(store_root).open_layer_set(bbox=bbox, versions=versions)
+
+
+def draw_plot_maps(store_root: str | None, versions: dict[str, str], maps: dict[str, PlotMap], out_dir: str,
+                   full: bool) -> int:
+    """Thumbnails (and full maps with ``full``) of ``maps`` into ``out_dir``, over the
+    layer versions ``versions`` of the store (no store: outlines only, for dry runs).
+    Runs in worker processes too."""
+    if not maps:
+        return 0
+    out = Path(out_dir)
+    layers = open_layers(Path(store_root), versions, [m.geometry for m in maps.values()]) if store_root else None
+    try:
+        context = [m.geometry for m in maps.values()] if full else []
+        for plot_id, plot in maps.items():
+            write_atomic(out / "thumbs" / f"{plot_id}.png", render_thumbnail(plot, layers, THUMBNAIL_PX))
+            if full:
+                write_atomic(out / f"{plot_id}.png", render_plot_map(plot, layers, context=context))
+    finally:
+        if layers is not None:
+            layers.close()
+    return len(maps)
+
+
+def render_job_maps(state: ServiceState, store: LayerStore, job: dict) -> dict[str, int]:
+    """The run's maps of a job: overview, every thumbnail, full maps if the job is small."""
+    maps = plot_maps(state, job)
+    out = images_dir(state, job["job_id"])
+    versions = analysed_versions(job)
+    full = len(maps) <= EAGER_FULL_MAPS
+    items = list(maps.items())
+    workers = 1 if len(items) < MAPS_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
+    if workers == 1:
+        draw_plot_maps(str(store.root), versions, maps, str(out), full)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        chunks = [dict(items[k::workers]) for k in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            list(pool.map(draw_plot_maps, [str(store.root)] * workers, [versions] * workers, chunks,
+                          [str(out)] * workers, [full] * workers))
+    draw_overview(state, store, job)
+    return {"plot_maps": len(maps) if full else 0, "thumbnails": len(maps), "overview": 1}
+
+
+def draw_overview(state: ServiceState, store: LayerStore | None, job: dict) -> Path:
+    """The overview map of every plot of the job, coloured by risk level (failed grey)."""
+    rows = state.jobs.job_plot_rows(job["job_id"])
+    results = {r["plot_id"]: r for r in state.jobs.latest_results(job["job_id"])}
+    requests = [job_plot_request(r, dt.date.today()) for r in rows]
+    plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
+    kept = [(q.geometry, ((results.get(r["plot_id"]) or {}).get("analysis") or {}).get("risk_level"),
+             (plots.get(r["plot_id"]) or {}).get("plot_name") or r["plot_id"])
+            for r, q in zip(rows, requests) if q.geometry is not None]
+    geoms = [g for g, _, _ in kept]
+    layers = open_layers(store.root, analysed_versions(job), geoms) if store is not None and geoms else None
+    try:
+        title = job.get("job_name") or f"Job {job['job_id']}"
+        png = render_overview(geoms, [r for _, r, _ in kept], f"{title}: {len(rows)} plots", layers,
+                              names=[n for _, _, n in kept])
+    finally:
+        if layers is not None:
+            layers.close()
+    return write_atomic(overview_path(state, job["job_id"]), png)
+
+
+@dataclass
+class MapRequest:
+    """A request for a map of ``job``: the layer store it is drawn from (None for dry runs)."""
+
+    state: ServiceState
+    store: LayerStore | None
+    job: dict
+
+
+def plot_map_file(req: MapRequest, plot_id: str) -> Path | None:
+    """The full map of an analysed plot of the job, rendered now if it was not (None: the
+    plot was not analysed)."""
+    path = map_path(req.state, req.job["job_id"], plot_id)
+    if path.is_file():
+        return path
+    maps = plot_maps(req.state, req.job, {plot_id})
+    if plot_id not in maps:
+        return None
+    draw_plot_maps(str(req.store.root) if req.store else None, analysed_versions(req.job), maps, str(path.parent), True)
+    return path
