@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse, Response
 
 from eudr_pipeline.errors import NotFound
 from eudr_pipeline.service.deps import CurrentUser, StateDep
+from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.service.exports import EXPORT_FORMATS, export_job
+from eudr_pipeline.service.maps import MapRequest, overview_path, plot_map_file
 from eudr_pipeline.service.routers.jobs import owned_job
 from eudr_pipeline.service.schemas import ERRORS
 
@@ -17,24 +19,41 @@ router = APIRouter(tags=["results"])
 
 
 @router.get("/jobs/{job_id}/export", responses={**ERRORS, 200: {"content": {
-    fmt.media_type: {} for fmt in EXPORT_FORMATS.values()}}}, response_class=Response)
+    **{fmt.media_type: {} for fmt in EXPORT_FORMATS.values()}, "application/zip": {}}}}, response_class=Response)
 def export(job_id: str, state: StateDep, username: CurrentUser,
-           format: Literal["geojson", "csv", "parquet"] = "geojson") -> Response:
-    """Results for download. geojson: EUDR/TRACES-ready (EPSG:4326, [lon, lat], 6
-    decimals, ProducerCountry, ProductionPlace, Area) with the analysis as properties;
-    csv: the per-plot table; parquet: GeoParquet with everything."""
-    fmt = EXPORT_FORMATS[format]
-    content = export_job(state.job_response(owned_job(state, username, job_id)), format)
-    return Response(content, media_type=fmt.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{job_id}.{fmt.extension}"'})
+           format: Literal["geojson", "csv", "parquet"] = "geojson", include_unanalysed: bool = False) -> Response:
+    """Results for download. geojson: the EU information system's geolocation file
+    (service/eu_geojson.py: EPSG:4326, [lon, lat], 6 decimals, no holes, ProducerName,
+    ProducerCountry as ISO alpha-2, ProductionPlace, Area, the analysis as flat
+    properties; analysed plots only unless include_unanalysed), a zip of several such files
+    (application/zip) when one would exceed the per-statement limits; the plots left out are
+    listed in the X-Export-Errors header (and export_report.json in a zip). csv: the
+    per-plot table; parquet: GeoParquet with everything."""
+    out = export_job(state.job_response(owned_job(state, username, job_id)), format,
+                     **({"include_unanalysed": include_unanalysed} if format == "geojson" else {}))
+    return Response(out.content, media_type=out.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{job_id}.{out.extension}"', **out.headers()})
 
 
 @router.get("/jobs/{job_id}/plots/{plot_id}/image.png", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
             response_class=Response)
 def image(job_id: str, plot_id: str, state: StateDep, username: CurrentUser) -> FileResponse:
-    """The map of one analysed plot of a job (PNG)."""
+    """The map of one analysed plot of a job (PNG, 1200 px): drawn on first request for
+    large jobs, then kept."""
+    job = owned_job(state, username, job_id)
+    store = None if job["dry_run"] else LayerStore(state.settings.layer_store_dir())
+    path = plot_map_file(MapRequest(state, store, job), plot_id)
+    if path is None:
+        raise NotFound(f"no map for plot {plot_id} in job {job_id}: not analysed (yet)")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/jobs/{job_id}/overview.png", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+            response_class=Response)
+def overview(job_id: str, state: StateDep, username: CurrentUser) -> FileResponse:
+    """The map of all plots of a job, coloured by risk level (PNG)."""
     owned_job(state, username, job_id)
-    path = state.results_dir / job_id / "images" / f"{plot_id}.png"
+    path = overview_path(state, job_id)
     if not path.is_file():
-        raise NotFound(f"no image for plot {plot_id} in job {job_id} (yet)")
+        raise NotFound(f"no overview map for job {job_id} (yet)")
     return FileResponse(path, media_type="image/png")
