@@ -191,8 +191,8 @@ class RasterLayer:
         r = self.grid.row_of(lat)
         c = self.grid.col_of(lon)
         v, m = self.window(int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1)
-        ix = np.ix_(r - r.min(), c - c.min())
-        return v[ix], m[ix]
+        r, c = r - r.min(), c - c.min()
+        return v.take(r, axis=0).take(c, axis=1), m.take(r, axis=0).take(c, axis=1)  # faster than np.ix_
 
     def sample_at(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest-cell values at points (lon, lat in degrees): the cell containing each."""

@@ -135,8 +135,13 @@ def draws_rasters(frame: Frame, layers: LayerSet | None) -> bool:
 
 
 def _classes(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.ndarray:
-    """RGB pixels of the frame: forest 2020 (and, with ``end_year``, loss after 2020 by
-    year and degradation up to ``end_year``) over other land / no data."""
+    """RGB pixels of the frame (PALETTE of class_index)."""
+    return PALETTE[class_index(frame, layers, end_year)]
+
+
+def class_index(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.ndarray:
+    """PALETTE indices of the frame's pixels: forest 2020 (and, with ``end_year``, loss
+    after 2020 by year and degradation up to ``end_year``) over other land / no data."""
     idx = np.zeros((frame.height, frame.width), np.uint8)
     if draws_rasters(frame, layers):
         lon, lat = frame.lon_centres(), frame.lat_centres()
@@ -145,7 +150,7 @@ def _classes(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.
         idx = np.where(fcov, np.where(forest, 2, 0), 1).astype(np.uint8)
         if end_year is not None:
             _mark_change(idx, forest, layers, lon, lat, end_year)
-    return PALETTE[idx]
+    return idx
 
 
 def _mark_change(idx: np.ndarray, forest: np.ndarray, layers: LayerSet, lon: np.ndarray, lat: np.ndarray,
@@ -393,13 +398,28 @@ def render_plot_map(plot: PlotMap, layers: LayerSet | None, width: int = 1200,
     return png(plot_map_image(plot, layers, width, context)[0])
 
 
+# thumbnails are palette images: the classes, then the outline, its halo and the risk colours
+THUMB_OUTLINE, THUMB_HALO = len(PALETTE), len(PALETTE) + 1
+THUMB_RISK = {level: len(PALETTE) + 2 + k for k, level in enumerate(("High", "Medium", "Low", None))}
+THUMB_PALETTE = [c for rgb in (*PALETTE.tolist(), OUTLINE, HALO, *RISK_COLOURS.values(), FAILED) for c in rgb]
+
+
 def render_thumbnail(plot: PlotMap, layers: LayerSet | None, size: int = 240) -> bytes:
     """PNG bytes of a small square map of the plot at the analysis end (classes and
-    outline only), with the risk level as a coloured band along its top: for tables of
-    many plots, cheap enough to draw for every plot of a large job."""
-    img = map_panel(plot, layers, Frame.around(plot.geometry.bounds, size, size), plot.analysis_end.year, False)
-    ImageDraw.Draw(img).rectangle([0, 0, size - 1, 7], fill=RISK_COLOURS.get(plot.risk_level or "", FAILED))
-    return png(img)
+    outline only), with the risk level as a coloured band along its top: a palette image,
+    cheap enough to draw for every plot of a large job."""
+    frame = Frame.around(plot.geometry.bounds, size, size)
+    img = Image.fromarray(class_index(frame, layers, plot.analysis_end.year), "P")
+    img.putpalette(THUMB_PALETTE)
+    draw = ImageDraw.Draw(img)
+    for ring in _rings(plot.geometry):
+        pts = frame.to_px(ring)
+        draw.line(pts, fill=THUMB_HALO, width=5)
+        draw.line(pts, fill=THUMB_OUTLINE, width=2)
+    draw.rectangle([0, 0, size - 1, 7], fill=THUMB_RISK.get(plot.risk_level, THUMB_RISK[None]))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- the job overview

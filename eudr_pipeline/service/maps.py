@@ -4,10 +4,10 @@
     results/<job_id>/images/thumbs/<plot_id>.png  a 200 px map of each analysed plot
     results/<job_id>/images/<plot_id>.png         the full map of each analysed plot (1200 px)
 
-The overview and the thumbnails are rendered by the job's run (``job_images``); the full
-maps too for jobs of up to EAGER_FULL_MAPS plots, and otherwise on the first request of
-each (then kept), so that a 10,000-plot job is not held up by 10,000 large maps
-(BENCHMARKS.md). Every map is drawn from the layer versions the job's analysis used, never
+The job's run (``job_images``) draws the overview, the thumbnails of jobs of up to
+EAGER_THUMBNAILS analysed plots and the full maps of jobs of up to EAGER_FULL_MAPS; any
+other map is drawn on its first request (then kept), so that a 10,000-plot job is not
+held up by 10,000 maps (BENCHMARKS.md). Every map is drawn from the layer versions the job's analysis used, never
 from newer ones, and written whole (files.py)."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from eudr_pipeline.service.jobs import job_plot_request
 from eudr_pipeline.service.state import ServiceState
 
 EAGER_FULL_MAPS = 200  # jobs with more analysed plots get their full maps on first request
+EAGER_THUMBNAILS = 2000  # ... and their thumbnails (about 3 ms each) on first request
 MAPS_PER_WORKER_MIN = 400  # below this, starting a second process costs more than it saves
 THUMBNAIL_PX = 200
 
@@ -80,10 +81,10 @@ def open_layers(store_root: Path, versions: dict[str, str], geometries: list) ->
 
 
 def draw_plot_maps(store_root: str | None, versions: dict[str, str], maps: dict[str, PlotMap], out_dir: str,
-                   full: bool) -> int:
-    """Thumbnails (and full maps with ``full``) of ``maps`` into ``out_dir``, over the
-    layer versions ``versions`` of the store (no store: outlines only, for dry runs).
-    Runs in worker processes too."""
+                   full: bool, thumbnails: bool = True) -> int:
+    """Thumbnails and/or full maps of ``maps`` into ``out_dir``, over the layer versions
+    ``versions`` of the store (no store: outlines only, for dry runs). Runs in worker
+    processes too."""
     if not maps:
         return 0
     out = Path(out_dir)
@@ -91,7 +92,8 @@ def draw_plot_maps(store_root: str | None, versions: dict[str, str], maps: dict[
     try:
         context = [m.geometry for m in maps.values()] if full else []
         for plot_id, plot in maps.items():
-            write_atomic(out / "thumbs" / f"{plot_id}.png", render_thumbnail(plot, layers, THUMBNAIL_PX))
+            if thumbnails:
+                write_atomic(out / "thumbs" / f"{plot_id}.png", render_thumbnail(plot, layers, THUMBNAIL_PX))
             if full:
                 write_atomic(out / f"{plot_id}.png", render_plot_map(plot, layers, context=context))
     finally:
@@ -105,11 +107,11 @@ def render_job_maps(state: ServiceState, store: LayerStore, job: dict) -> dict[s
     maps = plot_maps(state, job)
     out = images_dir(state, job["job_id"])
     versions = analysed_versions(job)
-    full = len(maps) <= EAGER_FULL_MAPS
-    items = list(maps.items())
+    full, thumbnails = len(maps) <= EAGER_FULL_MAPS, len(maps) <= EAGER_THUMBNAILS
+    items = list(maps.items()) if thumbnails else []
     workers = 1 if len(items) < MAPS_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
     if workers == 1:
-        draw_plot_maps(str(store.root), versions, maps, str(out), full)
+        draw_plot_maps(str(store.root), versions, dict(items), str(out), full, thumbnails)
     else:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -117,25 +119,27 @@ def render_job_maps(state: ServiceState, store: LayerStore, job: dict) -> dict[s
         chunks = [dict(items[k::workers]) for k in range(workers)]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             list(pool.map(draw_plot_maps, [str(store.root)] * workers, [versions] * workers, chunks,
-                          [str(out)] * workers, [full] * workers))
-    draw_overview(state, store, job)
-    return {"plot_maps": len(maps) if full else 0, "thumbnails": len(maps), "overview": 1}
+                          [str(out)] * workers, [full] * workers, [thumbnails] * workers))
+    draw_overview(state, store, job, maps)
+    return {"plot_maps": len(maps) if full else 0, "thumbnails": len(maps) if thumbnails else 0, "overview": 1}
 
 
-def draw_overview(state: ServiceState, store: LayerStore | None, job: dict) -> Path:
-    """The overview map of every plot of the job, coloured by risk level (failed grey)."""
-    rows = state.jobs.job_plot_rows(job["job_id"])
-    results = {r["plot_id"]: r for r in state.jobs.latest_results(job["job_id"])}
-    requests = [job_plot_request(r, dt.date.today()) for r in rows]
-    plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
-    kept = [(q.geometry, ((results.get(r["plot_id"]) or {}).get("analysis") or {}).get("risk_level"),
-             (plots.get(r["plot_id"]) or {}).get("plot_name") or r["plot_id"])
-            for r, q in zip(rows, requests) if q.geometry is not None]
+def draw_overview(state: ServiceState, store: LayerStore | None, job: dict,
+                  maps: dict[str, PlotMap] | None = None) -> Path:
+    """The overview map of every plot of the job, coloured by risk level (failed grey);
+    ``maps`` (plot_maps of the job) saves reading the analysed plots again."""
+    maps = plot_maps(state, job) if maps is None else maps
+    kept = [(m.geometry, m.risk_level, m.title) for m in maps.values()]
+    for row in state.jobs.job_plot_rows(job["job_id"]):  # plots that were not analysed, in grey
+        if row["plot_id"] not in maps:
+            geometry = job_plot_request(row, dt.date.today()).geometry
+            if geometry is not None:
+                kept.append((geometry, None, row["plot_id"]))
     geoms = [g for g, _, _ in kept]
     layers = open_layers(store.root, analysed_versions(job), geoms) if store is not None and geoms else None
     try:
         title = job.get("job_name") or f"Job {job['job_id']}"
-        png = render_overview(geoms, [r for _, r, _ in kept], f"{title}: {len(rows)} plots", layers,
+        png = render_overview(geoms, [r for _, r, _ in kept], f"{title}: {len(kept)} plots", layers,
                               names=[n for _, _, n in kept])
     finally:
         if layers is not None:
@@ -152,14 +156,16 @@ class MapRequest:
     job: dict
 
 
-def plot_map_file(req: MapRequest, plot_id: str) -> Path | None:
-    """The full map of an analysed plot of the job, rendered now if it was not (None: the
-    plot was not analysed)."""
-    path = map_path(req.state, req.job["job_id"], plot_id)
+def plot_map_file(req: MapRequest, plot_id: str, thumbnail: bool = False) -> Path | None:
+    """The full map (or the thumbnail) of an analysed plot of the job, drawn now if it was
+    not yet (None: the plot was not analysed)."""
+    job_id = req.job["job_id"]
+    path = thumbnail_path(req.state, job_id, plot_id) if thumbnail else map_path(req.state, job_id, plot_id)
     if path.is_file():
         return path
     maps = plot_maps(req.state, req.job, {plot_id})
     if plot_id not in maps:
         return None
-    draw_plot_maps(str(req.store.root) if req.store else None, analysed_versions(req.job), maps, str(path.parent), True)
+    draw_plot_maps(str(req.store.root) if req.store else None, analysed_versions(req.job), maps,
+                   str(images_dir(req.state, job_id)), full=not thumbnail, thumbnails=thumbnail)
     return path

@@ -2,7 +2,6 @@ import dagster as dg
 
 from eudr_pipeline.config import Settings
 from eudr_pipeline.core.analysis import AnalysisOptions
-from eudr_pipeline.core.risk import RiskRule
 from eudr_pipeline.service.state import ServiceState
 
 
@@ -33,20 +32,8 @@ class AnalysisOptionsResource(dg.ConfigurableResource):
     batch_cells: int
 
     def options(self) -> AnalysisOptions:
-        return AnalysisOptions(
-            canopy_threshold=self.canopy_threshold,
-            risk_rule=RiskRule(high_loss_ha=self.risk_high_loss_ha, high_loss_pct=self.risk_high_loss_pct,
-                               medium_loss_ha=self.risk_medium_loss_ha, medium_loss_pct=self.risk_medium_loss_pct,
-                               medium_if_prohibited_protected_area=self.risk_medium_if_prohibited_protected_area),
-            batch_cells=self.batch_cells,
-        )
+        return Settings(**self.model_dump()).analysis_options()  # the one place options are built
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnalysisOptionsResource":
-        o = settings.analysis_options()
-        r = o.risk_rule
-        return cls(canopy_threshold=o.canopy_threshold, risk_high_loss_ha=r.high_loss_ha,
-                   risk_high_loss_pct=r.high_loss_pct, risk_medium_loss_ha=r.medium_loss_ha,
-                   risk_medium_loss_pct=r.medium_loss_pct,
-                   risk_medium_if_prohibited_protected_area=r.medium_if_prohibited_protected_area,
-                   batch_cells=o.batch_cells)
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})

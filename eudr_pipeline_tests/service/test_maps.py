@@ -1,0 +1,64 @@
+"""A job's maps as the run and the API make them: small jobs get every map from the run;
+above the limits only the overview, and each other map is drawn on its first request and
+kept (a 10,000-plot job is not held up by its maps)."""
+
+from __future__ import annotations
+
+import io
+
+import dagster as dg
+import pytest
+from PIL import Image
+
+from eudr_pipeline.config import Settings
+from eudr_pipeline.definitions import build_definitions
+from eudr_pipeline.demo import demo_plots
+from eudr_pipeline.layers.store import LayerStore
+from eudr_pipeline.service import maps
+from eudr_pipeline.service.deploy import ensure_demo_layers
+from eudr_pipeline_tests.conftest import service_state, submit_job_as
+
+
+def run_job(tmp_path, *ids: str) -> tuple:
+    settings = Settings(data_dir=tmp_path)
+    state = service_state(settings)
+    ensure_demo_layers(settings)
+    state.accounts.add_user("mia", "pw", 50)
+    feats = [f for f in demo_plots()["features"] if f["properties"]["plot_id"] in ids]
+    registered = state.plots.register("mia", feats)
+    job_id = submit_job_as(state, "mia", [p["plot_id"] for p in registered])
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("jobs", [job_id])
+    assert build_definitions(settings).resolve_job_def("process_job").execute_in_process(
+        instance=instance, partition_key=job_id).success
+    return state, state.jobs.job(job_id), [p["plot_id"] for p in registered]
+
+
+def test_a_small_job_gets_every_map_from_its_run(tmp_path):
+    state, job, ids = run_job(tmp_path, "demo-01", "demo-10")  # demo-10 fails: no map, grey on the overview
+    done, failed = ids
+    assert Image.open(maps.overview_path(state, job["job_id"])).size == (1200, 800)
+    assert Image.open(maps.map_path(state, job["job_id"], done)).width == 1200
+    assert Image.open(maps.thumbnail_path(state, job["job_id"], done)).size == (maps.THUMBNAIL_PX,) * 2
+    assert not maps.map_path(state, job["job_id"], failed).exists()
+    resp = state.job_response(job)
+    assert resp["job_visualization_url"][0].endswith(f"/jobs/{job['job_id']}/overview.png")
+    assert resp["job_visualization_url"][1].endswith(f"/plots/{done}/image.png")
+
+
+def test_a_large_job_draws_its_maps_on_first_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(maps, "EAGER_FULL_MAPS", 0)
+    monkeypatch.setattr(maps, "EAGER_THUMBNAILS", 0)
+    state, job, ids = run_job(tmp_path, "demo-02", "demo-03")
+    assert maps.overview_path(state, job["job_id"]).is_file()
+    assert not any(maps.map_path(state, job["job_id"], p).exists() for p in ids)
+    assert not any(maps.thumbnail_path(state, job["job_id"], p).exists() for p in ids)
+    req = maps.MapRequest(state, LayerStore(state.settings.layer_store_dir()), job)
+    path = maps.plot_map_file(req, ids[0])
+    assert path == maps.map_path(state, job["job_id"], ids[0]) and Image.open(path).width == 1200
+    assert not maps.thumbnail_path(state, job["job_id"], ids[0]).exists()
+    thumb = maps.plot_map_file(req, ids[1], thumbnail=True)
+    assert Image.open(io.BytesIO(thumb.read_bytes())).size == (maps.THUMBNAIL_PX,) * 2
+    first = path.stat().st_mtime_ns
+    assert maps.plot_map_file(req, ids[0]).stat().st_mtime_ns == first  # kept, not drawn again
+    assert maps.plot_map_file(req, "not-in-this-job") is None
