@@ -106,12 +106,37 @@ def results_table(results: list[PlotResult]) -> str:
 def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     t0 = time.perf_counter()
     harvest = parse_date(args.harvest_date, "--harvest-date") if args.harvest_date else None
+    if args.format in ("parquet",) and not args.out:
+        return _fail(f"--format {args.format} writes a binary file: give --out FILE")
     results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity, settings.analysis_options())
-    _write_results(results, Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    if args.format == "json":
+        _write_results(results, out)
+    else:
+        out = _write_export(Path(args.plots), results, args.format, out)
     failed = sum(1 for r in results if r.error)
     print(f"{len(results)} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
-          + (f"; results in {args.out}" if args.out else ""), file=sys.stderr)
+          + (f"; results in {out}" if out else ""), file=sys.stderr)
     return 0
+
+
+def _write_export(plots: Path, results: list[PlotResult], format: str, out: Path | None) -> Path | None:
+    """The results as an export format (service/exports.py: geojson for the EU information
+    system, csv, parquet); a split geojson becomes OUT with the .zip extension."""
+    from eudr_pipeline.service.exports import export_job, plots_from_results
+
+    plot_dicts = plots_from_results(read_features(plots), [r.to_json() for r in results])
+    export = export_job({"job_id": plots.stem, "plots": plot_dicts}, format)
+    left_out = [f"left out {e.get('plot_id')}: {e.get('error')}" if isinstance(e, dict) else f"left out: {e}"
+                for e in export.errors]
+    for line in [*export.warnings, *left_out]:
+        print(f"eudr: {line}", file=sys.stderr)
+    if out is None and export.extension in ("geojson", "csv"):
+        sys.stdout.write(export.content.decode("utf-8"))
+        return None
+    if out is None:
+        raise PlotsFileError(f"the {format} export is a {export.extension} file: give --out FILE")
+    return write_atomic(out.with_suffix(f".{export.extension}") if export.extension == "zip" else out, export.content)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -314,7 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sources", required=True, help="layer source directory (analysis.md section 1)")
     a.add_argument("--harvest-date", help="YYYY-MM-DD; overrides the plots' own harvest dates")
     a.add_argument("--commodity", choices=COMMODITIES, help="overrides the plots' own commodity")
-    a.add_argument("--out", help="write the JSON array here instead of stdout")
+    a.add_argument("--format", choices=("json", "geojson", "csv", "parquet"), default="json",
+                   help="json: the analysis objects (default); geojson: the EU information system's geolocation file "
+                        "(a .zip when split); csv: the per-plot table; parquet: GeoParquet with everything")
+    a.add_argument("--out", help="write the results here instead of stdout")
     a.set_defaults(func=cmd_analyze)
     d = sub.add_parser("demo", help="the whole service flow on the embedded demo data, headless")
     d.add_argument("--out-dir", help="data folder (default: $EUDR_DATA_DIR)")

@@ -47,6 +47,32 @@ def test_analyze_writes_one_object_per_feature_in_input_order(demo, tmp_path):
     assert "3 failed" not in p.stderr and "2 failed" in p.stderr
 
 
+def test_analyze_export_formats_carry_the_analysis_numbers(demo, tmp_path):
+    import csv
+
+    import geopandas as gpd
+
+    sources, plots = demo
+    assert eudr("analyze", str(plots), "--sources", str(sources), "--out", str(tmp_path / "r.json")).returncode == 0
+    analysis = {r["plot_id"]: r["analysis"] for r in json.loads((tmp_path / "r.json").read_text()) if "analysis" in r}
+    stderr = {}
+    for fmt in ("geojson", "csv", "parquet"):
+        p = eudr("analyze", str(plots), "--sources", str(sources), "--format", fmt, "--out", str(tmp_path / f"r.{fmt}"))
+        assert p.returncode == 0, p.stderr
+        stderr[fmt] = p.stderr
+    assert "left out demo-10" in stderr["geojson"]  # failed plots are not filed, and said so
+    eu = gpd.read_file(tmp_path / "r.geojson")
+    assert eu.crs.to_epsg() == 4326 and set(eu["ProducerCountry"]) == {"CI"}
+    rows = {r["plot_id"]: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    table = gpd.read_parquet(tmp_path / "r.parquet").set_index("plot_id")
+    for pid, a in analysis.items():
+        assert float(rows[pid]["deforestation_total_jrc"]) == a["deforestation"]["total_jrc"]
+        assert rows[pid]["risk_level"] == table.loc[pid, "risk_level"] == a["risk_level"]
+        assert eu[eu["plot_id"] == pid]["risk_level"].iloc[0] == a["risk_level"]
+    parquet_without_out = eudr("analyze", str(plots), "--sources", str(sources), "--format", "parquet")
+    assert parquet_without_out.returncode == 2 and "--out" in parquet_without_out.stderr
+
+
 def test_overrides_act_like_check_config(demo, tmp_path):
     sources, plots = demo
     p = eudr("analyze", str(plots), "--sources", str(sources), "--harvest-date", "2022-06-30", "--commodity", "rubber")
@@ -140,5 +166,6 @@ def test_make_demo_runs_the_whole_service_flow(tmp_path):
     response = [line.split(": ", 1)[1].strip() for line in p.stdout.splitlines() if line.startswith("response JSON:")][0]
     doc = json.loads(open(response).read())
     assert doc["status"] == "done-with-errors" and len(doc["plots"]) == 9
-    images = list((Path(response).parent / "images").glob("*.png"))
-    assert len(images) == 8
+    images = Path(response).parent / "images"  # 8 analysed plots: a map and a thumbnail each, and the overview
+    assert len(list(images.glob("*.png"))) == 8 + 1 and (images / "overview.png").is_file()
+    assert len(list((images / "thumbs").glob("*.png"))) == 8
