@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	scripts/ensure-system-packages.sh || echo "warning: without these libraries only the PDF report fails (WeasyPrint)" >&2
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,6 +20,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-postgres.sh
+	scripts/ensure-system-packages.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 serve: $(STAMP)

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from eudr_pipeline import __version__
 from eudr_pipeline.config import Settings
 from eudr_pipeline.errors import AuthenticationFailed, EudrError, InsufficientTokens, NotFound, RequestInvalid
-from eudr_pipeline.service.routers import auth, jobs, plots, results
+from eudr_pipeline.service.routers import auth, jobs, plots, reports, results
 from eudr_pipeline.service.state import ServiceState
 
 # the error family -> HTTP status (errors.py); anything else unexpected is a 500
@@ -73,7 +73,7 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
     app = FastAPI(title="EUDR due-diligence pipeline", version=__version__, lifespan=lifespan,
                   description="Compatible with the reference `POST /jobs/make_job` (3.0.1).")
     app.state.service = state
-    for router in (auth.router, plots.router, jobs.router, results.router):
+    for router in (auth.router, plots.router, jobs.router, results.router, reports.router):
         app.include_router(router)
     app.add_exception_handler(EudrError, eudr_error)
     app.add_exception_handler(RequestValidationError, validation_error)

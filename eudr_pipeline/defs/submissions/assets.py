@@ -1,5 +1,6 @@
 """The job's response: tokens settled (spent for analysed plots, refunded for failed
-ones, once), the final status, and the response object written as JSON."""
+ones, once), the final status, and the response object written as JSON; then the job's
+report (service/reports.py) for filing."""
 
 import orjson
 
@@ -7,9 +8,18 @@ import dagster as dg
 
 from eudr_pipeline.defs.analysis.assets import job_images
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
-from eudr_pipeline.defs.analysis.resources import ServiceStateResource
+from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
 from eudr_pipeline.files import write_atomic
 from eudr_pipeline.service.jobs import finish_job
+from eudr_pipeline.service.reports import build_report, preview_markdown, risk_counts
+
+
+def risk_metadata(resp: dict, images_dir) -> dict:
+    """Plots per risk level (High, Medium, Low, failed) and a preview of the overview map
+    (~400 px, embedded) for an asset's materialization."""
+    counts = risk_counts(resp)
+    return {"risk_high": counts["High"], "risk_medium": counts["Medium"], "risk_low": counts["Low"],
+            "risk_failed": counts["failed"], "preview": dg.MetadataValue.md(preview_markdown(images_dir, counts))}
 
 
 @dg.asset(
@@ -28,4 +38,33 @@ def job_responses(context: dg.AssetExecutionContext, service: ServiceStateResour
     out = write_atomic(state.results_dir / job_id / "response.json",
                        orjson.dumps(resp, default=str, option=orjson.OPT_NON_STR_KEYS))
     return dg.MaterializeResult(metadata={"status": job["status"], "plots": len(resp["plots"]), **tokens,
-                                          "response": dg.MetadataValue.path(str(out))})
+                                          "response": dg.MetadataValue.path(str(out)),
+                                          **risk_metadata(resp, state.results_dir / job_id / "images")})
+
+
+class JobReportConfig(dg.Config):
+    pdf: bool = False
+    """Render the PDF too (the API renders it on the first request otherwise)."""
+
+
+@dg.asset(
+    partitions_def=jobs_partitions,
+    group_name="service",
+    deps=[job_responses],
+    kinds={"html", "pdf"},
+    description="The job's report for filing (results/<job_id>/report.html; report.pdf on request): job, counts "
+    "by risk level with a chart, every plot's facts and map, the overview map, the method. The API serves it "
+    "at GET /jobs/{job_id}/report.",
+)
+def job_reports(context: dg.AssetExecutionContext, config: JobReportConfig, service: ServiceStateResource,
+                analysis_options: AnalysisOptionsResource) -> dg.MaterializeResult:
+    state = service.state()
+    job = state.jobs.job(context.partition_key)
+    resp = state.job_response(job)
+    options = analysis_options.options()  # the risk rule and canopy threshold in force, as the API's
+    md: dict = {"status": job["status"], "plots": len(resp["plots"])}
+    for fmt in ("html", "pdf") if config.pdf else ("html",):
+        report = build_report(resp, state.results_dir, fmt, options=options)
+        md[f"report_{fmt}"] = dg.MetadataValue.path(str(report.path))
+        md[f"report_{fmt}_bytes"] = len(report.data)
+    return dg.MaterializeResult(metadata={**md, **risk_metadata(resp, state.results_dir / job["job_id"] / "images")})
