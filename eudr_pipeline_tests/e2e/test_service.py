@@ -74,7 +74,8 @@ def test_job_end_to_end_with_refund(live):
     after = tokens(api)
     assert after["reserved"] == before["reserved"]
     assert after["balance"] == before["balance"] - 4  # demo-10's token refunded
-    assert done["progress"] == 100 and len(done["job_visualization_url"]) == 2
+    assert done["progress"] == 100 and len(done["job_visualization_url"]) == 1 + 2  # the overview, then each map
+    assert done["job_visualization_url"][0].endswith(f"/jobs/{job['job_id']}/overview.png")
     # the same job through retrieve_job and in the list
     assert api.request("POST", "/jobs/retrieve_job", {"job_id": job["job_id"]})["status"] == "done-with-errors"
     listed = api.request("GET", "/jobs?limit=5")
