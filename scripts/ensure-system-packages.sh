@@ -3,6 +3,7 @@
 # GObject, Pango, PangoFT2, HarfBuzz (and HarfBuzz-subset, to embed font subsets) and
 # fontconfig. Make sure they are here; install Debian's packages for the missing ones.
 set -euo pipefail
+source "$(dirname "$0")/debian-packages.sh"
 # library soname -> Debian packages that provide it (the first one the archive has wins)
 LIBS=(
   "libgobject-2.0.so.0:libglib2.0-0t64 libglib2.0-0"
@@ -21,19 +22,13 @@ for entry in "${LIBS[@]}"; do
 done
 [ ${#missing_libs[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  apt-get update -qq
-  packages=()
-  for entry in "${missing_libs[@]}"; do
-    for pkg in ${entry#*:}; do
-      if apt-cache show "$pkg" >/dev/null 2>&1; then packages+=("$pkg"); break; fi
-    done
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then apt-get update -qq; fi  # for apt-cache
+packages=()  # for each missing library, the first of its package names the archive has
+for entry in "${missing_libs[@]}"; do
+  chosen=""
+  for pkg in ${entry#*:}; do
+    if apt-cache show "$pkg" >/dev/null 2>&1; then chosen=$pkg; break; fi
   done
-  echo "installing ${packages[*]} (Debian packages) for WeasyPrint, the report's PDF" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
-  exit 0
-fi
-echo "WeasyPrint (the report's PDF) needs these libraries: ${missing_libs[*]%%:*}" >&2
-groups=$(for e in "${missing_libs[@]}"; do p=${e#*:}; echo -n "${p// / or }; "; done)
-echo "install (as root) the Debian packages: ${groups%; }" >&2
-exit 1
+  packages+=("${chosen:-${entry#*:}}")
+done
+install_debian_packages "WeasyPrint (the report's PDF)" ${packages[@]}

@@ -370,6 +370,11 @@ def test_job_reports_asset_renders_html_and_pdf_on_request(tmp_path):
     ids = [p["plot_id"] for p in state.plots.register("alice", feats)]
     job_id = submit_job(state, "alice", validate_job_request(MakeJobRequest(plot_ids=ids), "alice", state.plots), True)
     simulate(state, job_id)
+    import orjson  # the upstream job_responses' output, which job_reports reads
+
+    (tmp_path / "results" / job_id).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "results" / job_id / "response.json").write_bytes(
+        orjson.dumps(state.job_response(state.jobs.job(job_id)), default=str))
     (tmp_path / "results" / job_id / "images").mkdir(parents=True, exist_ok=True)
     (tmp_path / "results" / job_id / "images" / "overview.png").write_bytes(png((0, 114, 178), (1200, 800)))
     instance = dg.DagsterInstance.ephemeral()
