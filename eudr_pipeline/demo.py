@@ -4,7 +4,8 @@
 The layers are synthetic but shaped like the real releases: a two-tile 10 m JRC GFC2020
 forest map, 30 m Hansen loss year and tree cover 2000, 30 m JRC TMF degradation year,
 WDPA-schema protected areas (one strict, one not, overlapping) with a regulations.csv, and
-LandMark-schema indigenous land. The plots are placed so that every risk level, a point,
+LandMark-schema indigenous land, and two generated RGB imagery scenes (the 2020 baseline
+and the harvest) that the maps show under the classes. The plots are placed so that every risk level, a point,
 a hole, a multipolygon across a tile edge, and two failing plots occur."""
 
 from __future__ import annotations
@@ -92,12 +93,14 @@ def _paint(grid: Grid, shape: tuple[int, int], boxes, values, base: np.ndarray) 
 
 
 def _write(path: Path, data: np.ndarray, grid: Grid, col0: int = 0, nodata=None) -> None:
+    """A tiled GeoTIFF of ``data`` (rows, cols), or of bands (bands, rows, cols)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype=str(data.dtype),
+    bands = data if data.ndim == 3 else data[None]
+    profile = dict(driver="GTiff", height=bands.shape[1], width=bands.shape[2], count=len(bands), dtype=str(data.dtype),
                    crs="EPSG:4326", transform=Affine(grid.dx, 0.0, grid.x0 + col0 * grid.dx, 0.0, -grid.dy, grid.y0),
                    tiled=True, blockxsize=256, blockysize=256, compress="deflate", nodata=nodata)
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
+        dst.write(bands)
 
 
 def _geojson(path: Path, records: list[dict]) -> None:
@@ -136,7 +139,46 @@ def write_demo_sources(root: Path) -> Path:
         "WDPAID,regulation_name,regulation_url\n"
         "990001,Loi n° 2002-102 relative aux parcs nationaux (demo),https://example.org/demo/loi-2002-102\n")
     _geojson(root / "landmark" / "2025-06" / "landmark_demo.geojson", INDIGENOUS)
+    canopy = _paint(gfc_grid, forest.shape, FOREST, [1] * len(FOREST), np.zeros(forest.shape, np.uint8))
+    write_demo_imagery(root / "imagery" / IMAGERY_VERSION, gfc_grid, canopy)
     return root
+
+
+IMAGERY_VERSION = "demo-2025"
+IMAGERY_DATES = ("2020-12-15", "2024-10-20")  # the baseline and the demo plots' harvest (2024-11-01)
+SOIL, FIELDS, CANOPY, THINNED = (164, 112, 72), (168, 160, 108), (38, 78, 34), (78, 112, 58)
+
+
+def _texture(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
+    """Smooth noise in -1..1: random values on a coarse grid, repeated and box-blurred."""
+    coarse = rng.uniform(-1, 1, (shape[0] // cell + 2, shape[1] // cell + 2))
+    fine = np.repeat(np.repeat(coarse, cell, 0), cell, 1)[: shape[0] + cell, : shape[1] + cell]
+    c = np.cumsum(np.cumsum(fine, 0), 1)
+    blurred = (c[cell:, cell:] - c[:-cell, cell:] - c[cell:, :-cell] + c[:-cell, :-cell]) / cell ** 2
+    return blurred[: shape[0], : shape[1]]
+
+
+def write_demo_imagery(folder: Path, grid: Grid, forest: np.ndarray) -> None:
+    """Two generated RGB scenes on the forest map's 10 m grid, named by date: canopy where
+    ``forest`` (the forest boxes, without the map's gaps) is 1, fields elsewhere, and, in the later scene, bare soil where
+    forest was lost after 2020 and thinned canopy where it was degraded."""
+    rng = np.random.default_rng(7)
+    shape = forest.shape
+    lost_after_2020 = _paint(grid, shape, [b for b, y in LOSS if y > 20], [1] * 3, np.zeros(shape, np.uint8))
+    lost_before = _paint(grid, shape, [b for b, y in LOSS if y <= 20], [1], np.zeros(shape, np.uint8))
+    degraded = _paint(grid, shape, [b for b, y in DEGRADATION if y > 2020], [1], np.zeros(shape, np.uint8))
+    shade = 1 + 0.18 * _texture(rng, shape, 6) + 0.06 * rng.uniform(-1, 1, shape)
+    fields = 1 + 0.22 * _texture(rng, shape, 40)
+    for date in IMAGERY_DATES:
+        later = date > "2021"
+        cls = np.where(forest == 1, 2, np.where(lost_before == 1, 0, 1))
+        if later:
+            cls = np.where((forest == 1) & (degraded == 1), 3, cls)
+            cls = np.where(lost_after_2020 == 1, 0, cls)
+        rgb = np.array([SOIL, FIELDS, CANOPY, THINNED], float)[cls]
+        rgb *= np.where(cls[..., None] == 1, fields[..., None], shade[..., None])
+        data = np.clip(rgb, 1, 255).astype(np.uint8)
+        _write(folder / f"{date}_demo.tif", np.moveaxis(data, -1, 0), grid)
 
 
 def write_demo(root: Path) -> tuple[Path, Path]:

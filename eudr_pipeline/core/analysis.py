@@ -21,6 +21,7 @@ from eudr_pipeline import __version__
 from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
 from eudr_pipeline.core.geometry import geodesic_areas_ha
 from eudr_pipeline.core.grid import Grid
+from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.core.risk import RiskRule, assess_risk
@@ -33,7 +34,8 @@ COMMODITIES = ("wood", "soy", "cocoa", "coffee", "palm_oil", "beef", "rubber")
 @dataclass
 class LayerSet:
     """The layer versions an analysis reads. forest_2020 (jrc_gfc2020) and loss_year
-    (hansen lossyear) are required for the eudr check; the rest are optional."""
+    (hansen lossyear) are required for the eudr check; the rest are optional. ``imagery``
+    is drawn under the maps only: no number reads it, so it is not among the sources."""
 
     forest_2020: RasterLayer | None
     loss_year: RasterLayer | None
@@ -42,6 +44,7 @@ class LayerSet:
     degradation_year: RasterLayer | None = None
     protected_areas: VectorLayer | None = None
     indigenous_lands: VectorLayer | None = None
+    imagery: Imagery | None = None
 
     def rasters(self) -> list[RasterLayer]:
         return [r for r in (self.forest_2020, self.loss_year, self.tree_cover_2000, self.degradation_year) if r]
@@ -54,6 +57,11 @@ class LayerSet:
                 out.append({"layer": layer.name, "source_name": layer.source_name or layer.name,
                             "data_version": layer.version})
         return out
+
+    def versions(self) -> dict[str, str]:
+        """{layer: version} of every layer in the set, imagery included (what a job used)."""
+        out = {s["layer"]: s["data_version"] for s in self.sources()}
+        return out | ({"imagery": self.imagery.version} if self.imagery is not None else {})
 
     def version(self) -> str:
         """Analysis version: code version and the data_version of each layer."""

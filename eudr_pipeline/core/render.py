@@ -8,6 +8,9 @@ at the analysis end: forest remaining, loss after 2020-12-31 coloured by year,
 degradation), protected-area and indigenous-land boundaries with their names, the plot
 outline in yellow (a point plot as its circle), a scale bar in metres, a north arrow,
 and a legend. Raster classes are sampled at each output pixel's centre (nearest cell).
+Where an imagery layer is configured, each panel shows the scene of its date (the latest
+on or before 2020-12-31, and on or before the analysis end) under the classes, which are
+then drawn translucent (CLASS_OPACITY) and other land not at all.
 
 Colours follow the Okabe-Ito palette for colour-blind readers: no red/green pair alone
 carries meaning (loss is orange to purple, forest bluish green, each with a legend
@@ -29,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from shapely.geometry.base import BaseGeometry
 
 from eudr_pipeline.core.analysis import FIRST_YEAR, LayerSet
+from eudr_pipeline.core.imagery import Scene, read_rgb
 from eudr_pipeline.core.overlaps import VectorLayer
 
 RGB = tuple[int, int, int]
@@ -47,6 +51,7 @@ TEXT: RGB = (33, 33, 33)
 MUTED: RGB = (100, 100, 100)
 RISK_COLOURS: dict[str, RGB] = {"High": (213, 94, 0), "Medium": (230, 159, 0), "Low": (0, 114, 178)}
 FAILED: RGB = (150, 150, 150)
+BASELINE = dt.date(2020, 12, 31)  # the EUDR cut-off: the left panel shows the land as of this day
 
 
 @dataclass
@@ -132,11 +137,6 @@ def draws_rasters(frame: Frame, layers: LayerSet | None) -> bool:
     if layers is None or layers.forest_2020 is None:
         return False
     return (frame.east - frame.west) / frame.width <= MAX_CELLS_PER_PIXEL * layers.forest_2020.grid.dx
-
-
-def _classes(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.ndarray:
-    """RGB pixels of the frame (PALETTE of class_index)."""
-    return PALETTE[class_index(frame, layers, end_year)]
 
 
 def class_index(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.ndarray:
@@ -238,11 +238,31 @@ def _north_arrow(draw: ImageDraw.ImageDraw, x: int, y: int) -> None:
 
 # ---------------------------------------------------------------- panels
 
+# opacity of each class over imagery: other land and no data let the image show through
+CLASS_OPACITY = np.array([0.0, 0.0, 0.42, 0.75, *[0.85] * len(LOSS_YEARS)])
+
+
+def over_imagery(idx: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """RGB pixels of the classes ``idx`` laid over an RGBA image (core/imagery.py
+    read_rgb) with CLASS_OPACITY; where the image has no data, the classes alone."""
+    opacity = np.where(backdrop[..., 3] > 0, CLASS_OPACITY[idx], 1.0)[..., None]
+    return (PALETTE[idx] * opacity + backdrop[..., :3] * (1.0 - opacity) + 0.5).astype(np.uint8)
+
+
+def panel_scene(layers: LayerSet | None, date: dt.date) -> Scene | None:
+    """The imagery scene a panel of ``date`` shows (None without an imagery layer)."""
+    return layers.imagery.scene_for(date) if layers is not None and layers.imagery is not None else None
+
+
 def map_panel(plot: PlotMap, layers: LayerSet | None, frame: Frame, end_year: int | None,
-              decorations: bool = True) -> Image.Image:
-    """One map panel: raster classes, the plot outline and, with ``decorations``, protected
-    and indigenous boundaries with names, a scale bar and a north arrow."""
-    img = Image.fromarray(_classes(frame, layers, end_year), "RGB")
+              decorations: bool = True, scene: Scene | None = None) -> Image.Image:
+    """One map panel: raster classes (over the imagery ``scene`` when given), the plot
+    outline and, with ``decorations``, protected and indigenous boundaries with names, a
+    scale bar and a north arrow."""
+    idx = class_index(frame, layers, end_year)
+    backdrop = read_rgb(scene, (frame.west, frame.south, frame.east, frame.north), frame.width,
+                        frame.height) if scene is not None else None
+    img = Image.fromarray(PALETTE[idx] if backdrop is None else over_imagery(idx, backdrop), "RGB")
     draw = ImageDraw.Draw(img)
     if layers is not None and decorations:
         _overlay_areas(draw, frame, layers.protected_areas, PROTECTED, (14, 7), "area_name")
@@ -298,27 +318,52 @@ def _title_block(plot: PlotMap, width: int, locator: Image.Image) -> Image.Image
     return img
 
 
-def _locator(plot: PlotMap, context: list[BaseGeometry], size: tuple[int, int] = (220, 150)) -> Image.Image:
-    """The region around the plot (about 2 degrees): context outlines (e.g. countries,
-    other plots of the job), a 1-degree graticule, the plot as a marker."""
+LAND: RGB = (246, 243, 232)
+SEA: RGB = (214, 228, 240)
+BORDER: RGB = (150, 150, 150)
+LOCATOR_SPAN_DEG = (14.0, 9.0)  # the region a locator shows, lon x lat, centred on the plot
+Region = list[tuple[BaseGeometry, str]]  # land polygons (lon/lat) and their country names
+
+
+def locator_bounds(geometry: BaseGeometry) -> tuple[float, float, float, float]:
+    """The lon/lat box (west, south, east, north) a plot's locator shows."""
+    c = geometry.centroid
+    return (c.x - LOCATOR_SPAN_DEG[0] / 2, c.y - LOCATOR_SPAN_DEG[1] / 2,
+            c.x + LOCATOR_SPAN_DEG[0] / 2, c.y + LOCATOR_SPAN_DEG[1] / 2)
+
+
+def _draw_land(draw: ImageDraw.ImageDraw, frame: Frame, region: Region, home: BaseGeometry) -> None:
+    """Countries filled as land over the sea, borders grey, names at their centres (the
+    country holding the plot in bold)."""
+    for geom, _ in region:
+        for part in shapely.get_parts(geom):
+            if isinstance(part, shapely.Polygon) and not part.is_empty:
+                draw.polygon(frame.to_px(shapely.get_coordinates(part.exterior)), fill=LAND, outline=BORDER)
+                for hole in part.interiors:
+                    draw.polygon(frame.to_px(shapely.get_coordinates(hole)), fill=SEA, outline=BORDER)
+    for geom, name in region:
+        if geom.is_empty or shapely.area(geom) < 0.02 * (frame.east - frame.west) * (frame.north - frame.south):
+            continue
+        p = shapely.point_on_surface(geom)
+        (x, y), = frame.to_px(np.array([[p.x, p.y]]))
+        fnt = font(13, "Bold" if geom.intersects(home) else "Regular")
+        w = fnt.getlength(name)
+        x = min(max(x - w / 2, 3), frame.width - w - 3)
+        draw.text((x, min(max(y - 8, 2), frame.height - 38)), name, fill=TEXT, font=fnt, stroke_width=2, stroke_fill=LAND)
+
+
+def _locator(plot: PlotMap, region: Region, size: tuple[int, int] = (260, 170)) -> Image.Image:
+    """The region around the plot (LOCATOR_SPAN_DEG): land and country borders from
+    ``region``, the plot as a marker, its centroid in degrees."""
     c = plot.geometry.centroid
-    frame = Frame.around((c.x - 1.0, c.y - 0.7, c.x + 1.0, c.y + 0.7), *size, margin=0.0)
-    img = Image.new("RGB", size, (236, 242, 247))
+    frame = Frame.around(locator_bounds(plot.geometry), *size, margin=0.0)
+    img = Image.new("RGB", size, SEA)
     draw = ImageDraw.Draw(img)
-    for lon in range(math.floor(frame.west), math.ceil(frame.east) + 1):
-        (x, _), = frame.to_px(np.array([[lon, c.y]]))
-        draw.line([(x, 0), (x, size[1])], fill=(200, 210, 220))
-    for lat in range(math.floor(frame.south), math.ceil(frame.north) + 1):
-        (_, y), = frame.to_px(np.array([[c.x, lat]]))
-        draw.line([(0, y), (size[0], y)], fill=(200, 210, 220))
-    window = shapely.box(frame.west, frame.south, frame.east, frame.north)
-    shown = [g for g in context if g.intersects(window)]
-    for geom in shown[:500]:
-        for ring in _rings(geom):
-            draw.line(frame.to_px(ring), fill=MUTED, width=1)
+    _draw_land(draw, frame, region, c)
     (x, y), = frame.to_px(np.array([[c.x, c.y]]))
     draw.rectangle([x - 6, y - 6, x + 6, y + 6], fill=OUTLINE, outline=HALO, width=2)
-    draw.text((6, size[1] - 20), f"{abs(c.y):.4f}°{'N' if c.y >= 0 else 'S'} {abs(c.x):.4f}°{'E' if c.x >= 0 else 'W'}",
+    draw.rectangle([0, size[1] - 20, size[0], size[1]], fill=BACKGROUND)
+    draw.text((6, size[1] - 19), f"{abs(c.y):.4f}°{'N' if c.y >= 0 else 'S'} {abs(c.x):.4f}°{'E' if c.x >= 0 else 'W'}",
               fill=TEXT, font=font(13, "Semibold"))
     draw.rectangle([0, 0, size[0] - 1, size[1] - 1], outline=MUTED)
     return img
@@ -365,37 +410,44 @@ def png(img: Image.Image) -> bytes:
 
 
 def plot_map_image(plot: PlotMap, layers: LayerSet | None, width: int = 1200,
-                   context: list[BaseGeometry] | None = None) -> tuple[Image.Image, Image.Image]:
-    """(the plot's map, its harvest-date panel alone): title block, the 2020 baseline and
-    the analysis-end panels side by side over the same extent, legend."""
+                   region: Region | None = None) -> tuple[Image.Image, Image.Image]:
+    """(the plot's map, its harvest-date panel alone): title block (with a locator of the
+    ``region``'s countries), the 2020 baseline and the analysis-end panels side by side
+    over the same extent, legend."""
     gap = 16
     side = (width - 3 * gap) // 2
     frame = Frame.around(plot.geometry.bounds, side, side)
     end_year = plot.analysis_end.year
-    before = map_panel(plot, layers, frame, None)
-    after = map_panel(plot, layers, frame, end_year)
-    title = _title_block(plot, width, _locator(plot, context or []))
+    scenes = panel_scene(layers, BASELINE), panel_scene(layers, plot.analysis_end)
+    before = map_panel(plot, layers, frame, None, scene=scenes[0])
+    after = map_panel(plot, layers, frame, end_year, scene=scenes[1])
+    title = _title_block(plot, width, _locator(plot, region or []))
     has_pa = layers is not None and layers.protected_areas is not None
     has_il = layers is not None and layers.indigenous_lands is not None
     legend = _legend(width, end_year, layers.loss_last_year if layers else end_year, has_pa, has_il)
-    caption_h = 30
-    img = Image.new("RGB", (width, title.height + caption_h + side + legend.height + 10), BACKGROUND)
+    caption_h, imagery_h = 30, 20 if any(scenes) else 0
+    img = Image.new("RGB", (width, title.height + caption_h + side + imagery_h + legend.height + 10), BACKGROUND)
     img.paste(title, (0, 0))
     draw = ImageDraw.Draw(img)
     y = title.height
-    draw.text((gap, y + 2), "31 Dec 2020 baseline: JRC forest cover 2020", fill=TEXT, font=font(19, "Semibold"))
-    draw.text((2 * gap + side, y + 2), f"At the analysis end ({plot.analysis_end.isoformat()}): loss after 2020 by year",
-              fill=TEXT, font=font(19, "Semibold"))
+    captions = ("31 Dec 2020 baseline: JRC forest cover 2020",
+                f"At the analysis end ({plot.analysis_end.isoformat()}): loss after 2020 by year")
+    for k, (caption, scene) in enumerate(zip(captions, scenes)):
+        x = gap + k * (gap + side)
+        draw.text((x, y + 2), caption, fill=TEXT, font=font(19, "Semibold"))
+        if scene is not None:
+            draw.text((x, y + caption_h + side + 2), f"imagery of {scene.date.isoformat()} ({layers.imagery.version})",
+                      fill=MUTED, font=font(14))
     img.paste(before, (gap, y + caption_h))
     img.paste(after, (2 * gap + side, y + caption_h))
-    img.paste(legend, (0, y + caption_h + side + 6))
+    img.paste(legend, (0, y + caption_h + side + imagery_h + 6))
     return img, after
 
 
 def render_plot_map(plot: PlotMap, layers: LayerSet | None, width: int = 1200,
-                    context: list[BaseGeometry] | None = None) -> bytes:
+                    region: Region | None = None) -> bytes:
     """PNG bytes of the plot's map (plot_map_image)."""
-    return png(plot_map_image(plot, layers, width, context)[0])
+    return png(plot_map_image(plot, layers, width, region)[0])
 
 
 # thumbnails are palette images: the classes, then the outline, its halo and the risk colours
@@ -463,7 +515,7 @@ def render_overview(geometries: list[BaseGeometry], risk_levels: list[str | None
     focus = [g for g, r in zip(geometries, risk_levels) if r is not None] or geometries
     frame = Frame.around(tuple(shapely.total_bounds(np.asarray(focus, dtype=object))), width, height - 70,
                          margin=0.08, min_deg=0.01)
-    panel = Image.fromarray(_classes(frame, layers, None), "RGB")
+    panel = Image.fromarray(PALETTE[class_index(frame, layers, None)], "RGB")
     draw = ImageDraw.Draw(panel)
     order = sorted(range(len(geometries)), key=lambda i: ("Low", "Medium", "High").index(risk_levels[i])
                    if risk_levels[i] in ("Low", "Medium", "High") else -1)  # High drawn last, on top

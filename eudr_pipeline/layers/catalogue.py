@@ -21,7 +21,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS layer_versions (
     layer VARCHAR NOT NULL,
     version VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,            -- raster | vector
+    kind VARCHAR NOT NULL,            -- raster | vector | imagery
     status VARCHAR NOT NULL,          -- ok | rejected
     source_uri VARCHAR NOT NULL,
     checksum VARCHAR NOT NULL,        -- sha256 over the source files (names and bytes)

@@ -54,12 +54,13 @@ def _key(text: str) -> str:
 @dataclass(frozen=True)
 class CountryLayer:
     """The country polygons (lon/lat), their alpha-2 codes (None for the few areas without
-    one) and an STRtree over them."""
+    one), their English names and an STRtree over them."""
 
     codes: np.ndarray
     geoms: np.ndarray
     names: dict[str, str]
     tree: shapely.STRtree
+    labels: np.ndarray
 
     @classmethod
     def read(cls, path: Path = DATA) -> CountryLayer:
@@ -69,7 +70,14 @@ class CountryLayer:
         geoms = np.asarray(frame.geometry.values, dtype=object)
         shapely.prepare(geoms)
         codes = np.array([c if isinstance(c, str) else None for c in frame["iso_a2"]], dtype=object)
-        return cls(codes, geoms, _name_index(frame), shapely.STRtree(geoms))
+        return cls(codes, geoms, _name_index(frame), shapely.STRtree(geoms), np.asarray(frame["name"], dtype=object))
+
+    def within(self, bounds: tuple[float, float, float, float]) -> list[tuple[BaseGeometry, str]]:
+        """(polygon clipped to ``bounds``, English name) of every country meeting the box
+        (west, south, east, north degrees): the land of a locator map."""
+        box = shapely.box(*bounds)
+        hits = self.tree.query(box, predicate="intersects")
+        return [(shapely.intersection(self.geoms[i], box), str(self.labels[i])) for i in hits.tolist()]
 
     def country_of(self, geometries: Sequence[BaseGeometry | None]) -> list[str | None]:
         """The alpha-2 code of the country containing each geometry's representative point

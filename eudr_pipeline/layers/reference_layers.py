@@ -1,6 +1,7 @@
-"""The five reference layers: their names, kinds, raster bands (how their files are
-found and which values are valid), attributions and descriptions. Every other module
-asks here; nothing else lists the layers."""
+"""The reference layers: their names, kinds, raster bands (how their files are found and
+which values are valid), attributions and descriptions. Every other module asks here;
+nothing else lists the layers. Five feed the analysis; ``imagery`` (optional, RGB
+scenes by date, core/imagery.py) is drawn under the maps only."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ RASTER_LAYERS: dict[str, tuple[RasterBand, ...]] = {
     "jrc_tmf": (RasterBand("degradation_year", r"DegradationYear", True, lambda f: (1982, 2100), "jrc_tmf"),),
 }
 VECTOR_LAYERS = ("wdpa", "landmark")
-ALL_LAYERS = ("jrc_gfc2020", "hansen_gfc", "jrc_tmf", "wdpa", "landmark")
+IMAGERY_LAYER = "imagery"
+ALL_LAYERS = ("jrc_gfc2020", "hansen_gfc", "jrc_tmf", "wdpa", "landmark", IMAGERY_LAYER)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".parquet", ".fgb")
@@ -43,6 +45,7 @@ ATTRIBUTIONS = {
     "jrc_tmf": "JRC Tropical Moist Forest (EC JRC, CC BY 4.0)",
     "wdpa": "WDPA (UNEP-WCMC and IUCN, Protected Planet)",
     "landmark": "LandMark: Global Platform of Indigenous and Community Lands",
+    "imagery": "Imagery (optional RGB scenes; licence as given by their provider)",
 }
 
 DESCRIPTIONS = {
@@ -51,6 +54,8 @@ DESCRIPTIONS = {
     "jrc_tmf": "JRC Tropical Moist Forest degradation year (30 m). Drives logging_area.",
     "wdpa": "WDPA protected areas (GeoParquet), with IUCN category and extractive-activity legality.",
     "landmark": "LandMark indigenous and community lands (GeoParquet).",
+    "imagery": "Optional RGB imagery, one scene per date (files named YYYY-MM-DD.tif), drawn under the classes of "
+               "each plot's map at the 2020 baseline and the analysis end. No number reads it.",
 }
 
 WDPA_REQUIRED_COLUMNS = ("WDPAID",)  # the rest of the WDPA schema (NAME, IUCN_CAT, ...) is read where present

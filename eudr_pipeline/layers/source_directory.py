@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 
 from eudr_pipeline.core.analysis import LayerSet
+from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import LayerSourceError
-from eudr_pipeline.layers.reference_layers import ALL_LAYERS, ATTRIBUTIONS, RASTER_SUFFIXES, band
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS, ATTRIBUTIONS, IMAGERY_LAYER, RASTER_SUFFIXES, band
 from eudr_pipeline.layers.remote import files_in, gdal_path
 from eudr_pipeline.layers.vectors import read_vector_layer
 
@@ -126,4 +127,12 @@ def open_layer_set(sources: Path | str) -> LayerSet:
                     loss_last_year=loss_last_year(sources / "hansen_gfc" / v["hansen_gfc"], v["hansen_gfc"]) if loss else 0,
                     tree_cover_2000=raster("hansen_gfc", "treecover2000"),
                     degradation_year=raster("jrc_tmf", "degradation_year"),
-                    protected_areas=vector("wdpa"), indigenous_lands=vector("landmark"))
+                    protected_areas=vector("wdpa"), indigenous_lands=vector("landmark"),
+                    imagery=open_imagery(sources / IMAGERY_LAYER / v[IMAGERY_LAYER], v[IMAGERY_LAYER])
+                    if v[IMAGERY_LAYER] else None)
+
+
+def open_imagery(folder: Path, version: str) -> Imagery | None:
+    """The dated RGB scenes of an imagery version folder (None when it has none)."""
+    files = files_in(folder, RASTER_SUFFIXES)
+    return Imagery.from_files(version, [gdal_path(f) for f in files], ATTRIBUTIONS[IMAGERY_LAYER]) if files else None

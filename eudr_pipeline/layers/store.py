@@ -6,6 +6,7 @@ LayerSet the analysis reads from it.
     <store>/<layer>/<version>/<band>/<tile>.tif     COG: 512 px tiles, deflate, overviews
     <store>/<layer>/<version>/tiles.json            tile index: band, file, bounds, size
     <store>/<layer>/<version>/<layer>.parquet       GeoParquet 1.1 with a bbox covering column
+    <store>/imagery/<version>/scenes/<date>.tif     COG of an RGB scene (optional layer)
 
 A version is written into a temporary folder and renamed into place when complete, so a
 crash never leaves a half-written version behind; the catalogue row is written last.
@@ -24,9 +25,11 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.warp import transform_bounds
 import shapely
 
 from eudr_pipeline.core.analysis import LayerSet
+from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.overlaps import VectorLayer
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import IngestError, LayerSourceError, RasterLayerError
@@ -35,6 +38,7 @@ from eudr_pipeline.layers.catalogue import Catalogue, LayerVersion
 from eudr_pipeline.layers.reference_layers import (
     ALL_LAYERS,
     ATTRIBUTIONS,
+    IMAGERY_LAYER,
     RASTER_LAYERS,
     RASTER_SUFFIXES,
     VECTOR_LAYERS,
@@ -101,13 +105,25 @@ def _scan_values(path: str) -> dict[int, int]:
     return counts
 
 
-def _to_cog(src: str, dst: Path) -> None:
-    """Convert a GeoTIFF to a cloud-optimized GeoTIFF (512 px tiles, deflate, overviews),
-    streamed by GDAL with a bounded block cache."""
+def _to_cog(src: str, dst: Path, resampling: str = "NEAREST") -> None:
+    """Convert a GeoTIFF to a cloud-optimized GeoTIFF (512 px tiles, deflate, overviews
+    resampled by ``resampling``: NEAREST for classes, BILINEAR for imagery), streamed by
+    GDAL with a bounded block cache."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS="2"):
         rasterio.shutil.copy(src, str(dst), driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, OVERVIEWS="AUTO",
-                             RESAMPLING="NEAREST", BIGTIFF="IF_SAFER")
+                             RESAMPLING=resampling, BIGTIFF="IF_SAFER")
+
+
+def _scene_header(path: str) -> tuple[list[str], tuple[float, float, float, float]]:
+    """(problems, lon/lat bounds) of an imagery scene: it must be georeferenced, with at
+    least three uint8 bands (red, green, blue)."""
+    with rasterio.open(path) as ds:
+        problems = [] if ds.crs is not None else [f"{path}: no CRS"]
+        if ds.count < 3 or any(d != "uint8" for d in ds.dtypes[:3]):
+            problems.append(f"{path}: {ds.count} band(s) of {', '.join(sorted(set(ds.dtypes)))}; expected 3 uint8 (RGB)")
+        bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds) if ds.crs is not None else (0.0, 0.0, 0.0, 0.0)
+    return problems, bounds
 
 
 class LayerStore:
@@ -148,6 +164,8 @@ class LayerStore:
                 row = self._ingest_raster(folder, layer, version, tmp)
             elif layer in VECTOR_LAYERS:
                 row = self._ingest_vector(folder, layer, version, tmp)
+            elif layer == IMAGERY_LAYER:
+                row = self._ingest_imagery(folder, version, tmp)
             else:
                 raise IngestError(f"unknown layer {layer!r} (expected one of {', '.join(ALL_LAYERS)})")
             final = self.version_dir(layer, version)
@@ -236,7 +254,44 @@ class LayerStore:
             repaired_count=polygons.repaired, licence=ATTRIBUTIONS[layer], checks=checks, details={},
         )
 
+    def _ingest_imagery(self, folder: Path, version: str, out: Path) -> LayerVersion:
+        """Each dated RGB scene as a COG ``scenes/<date>.tif``, indexed in tiles.json."""
+        files = files_in(folder, RASTER_SUFFIXES)
+        if not files:
+            raise IngestError(f"{folder}: no imagery scene (GeoTIFFs named by date, e.g. 2020-12-15.tif)")
+        try:
+            imagery = Imagery.from_files(version, [gdal_path(f) for f in files])
+        except LayerSourceError as exc:
+            raise IngestError(str(exc)) from exc
+        problems, index = [], []
+        for scene in imagery.scenes:
+            dst = out / "scenes" / f"{scene.date.isoformat()}.tif"
+            try:
+                bad, (west, south, east, north) = _scene_header(scene.path)
+                _to_cog(scene.path, dst, resampling="BILINEAR")
+            except rasterio.errors.RasterioError as exc:
+                raise IngestError(f"{scene.path}: unreadable raster ({exc})") from exc
+            problems += bad
+            index.append({"band": "rgb", "date": scene.date.isoformat(), "file": f"scenes/{dst.name}",
+                          "west": west, "south": south, "east": east, "north": north})
+        (out / "tiles.json").write_text(json.dumps(index, indent=1))
+        dates = [t["date"] for t in index]
+        checks = [_check("scenes: RGB", not problems, "; ".join(problems) or f"{len(index)} scenes of 3 uint8 bands"),
+                  _check("scenes: dated", True, f"dates {', '.join(dates)}")]
+        return LayerVersion(
+            layer=IMAGERY_LAYER, version=version, kind="imagery", status=_status(checks), source_uri=str(folder),
+            checksum=_checksum(files, folder), ingested_at=_now(), west=min(t["west"] for t in index),
+            south=min(t["south"] for t in index), east=max(t["east"] for t in index),
+            north=max(t["north"] for t in index), tile_count=len(index), licence=ATTRIBUTIONS[IMAGERY_LAYER],
+            checks=checks, details={"dates": dates})
+
     # ------------------------------------------------------------------ reading
+
+    def imagery(self, row: LayerVersion) -> Imagery:
+        """The scenes of a stored imagery version."""
+        index = json.loads((Path(row.store_path) / "tiles.json").read_text())
+        return Imagery.from_files(row.version, [Path(row.store_path) / t["file"] for t in index],
+                                  source_name=row.licence or IMAGERY_LAYER)
 
     def raster(self, layer: str, band_name: str, row: LayerVersion) -> RasterLayer | None:
         """One band of a stored raster layer version (None when the version lacks it)."""
@@ -279,6 +334,7 @@ class LayerStore:
             loss_last_year=int(hansen.details["last_year"]) if hansen else 0,
             tree_cover_2000=raster("hansen_gfc", "treecover2000"), degradation_year=raster("jrc_tmf", "degradation_year"),
             protected_areas=vector("wdpa"), indigenous_lands=vector("landmark"),
+            imagery=self.imagery(rows[IMAGERY_LAYER]) if IMAGERY_LAYER in rows else None,
         )
 
 

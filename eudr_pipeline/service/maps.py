@@ -7,7 +7,9 @@
 The job's run (``job_images``) draws the overview, the thumbnails of jobs of up to
 EAGER_THUMBNAILS analysed plots and the full maps of jobs of up to EAGER_FULL_MAPS; any
 other map is drawn on its first request (then kept), so that a 10,000-plot job is not
-held up by 10,000 maps (BENCHMARKS.md). Every map is drawn from the layer versions the job's analysis used, never
+held up by 10,000 maps (BENCHMARKS.md). The thumbnails a larger job lacks are drawn in
+bulk (two processes) by its report (``job_reports``, after the job is done), so the
+report shows every plot's map. Every map is drawn from the layer versions the job's analysis used, never
 from newer ones, and written whole (files.py)."""
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from pathlib import Path
 import shapely
 
 from eudr_pipeline.core.analysis import LayerSet
-from eudr_pipeline.core.render import PlotMap, render_overview, render_plot_map, render_thumbnail
+from eudr_pipeline.core.render import (
+    PlotMap,
+    Region,
+    locator_bounds,
+    render_overview,
+    render_plot_map,
+    render_thumbnail,
+)
 from eudr_pipeline.files import write_atomic
-from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+from eudr_pipeline.layers.countries import country_layer
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS, IMAGERY_LAYER
 from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.service.jobs import job_plot_request
 from eudr_pipeline.service.state import ServiceState
@@ -55,6 +65,7 @@ def plot_maps(state: ServiceState, job: dict, plot_ids: set[str] | None = None) 
             if r["status"] == "done" and (plot_ids is None or r["plot_id"] in plot_ids)]
     plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
     results = {r["plot_id"]: r for r in state.jobs.latest_results(job["job_id"])}
+    imagery = {k: v for k, v in (job.get("layer_versions") or {}).items() if k == IMAGERY_LAYER}
     out = {}
     for row in rows:
         request = job_plot_request(row, dt.date.today())
@@ -65,7 +76,7 @@ def plot_maps(state: ServiceState, job: dict, plot_ids: set[str] | None = None) 
             analysis_end=dt.date.fromisoformat(analysis.get("analysis_end") or request.analysis_end.isoformat()),
             area_ha=plot.get("area_ha"), commodity=analysis.get("commodity") or plot.get("commodity"),
             risk_level=analysis.get("risk_level"), risk_reason=analysis.get("risk_reason"),
-            layer_versions={s["layer"]: s["data_version"] for s in analysis.get("sources", [])},
+            layer_versions={s["layer"]: s["data_version"] for s in analysis.get("sources", [])} | imagery,
             from_point=(row["feature"].get("geometry") or {}).get("type") == "Point")
     return out
 
@@ -80,6 +91,16 @@ def open_layers(store_root: Path, versions: dict[str, str], geometries: list) ->
     return LayerStore(store_root).open_layer_set(bbox=bbox, versions=versions)
 
 
+def job_region(maps: list[PlotMap]) -> Region:
+    """The countries (shipped Natural Earth boundaries) around every plot of ``maps``, once
+    for all their locators."""
+    boxes = [locator_bounds(m.geometry) for m in maps]
+    if not boxes:
+        return []
+    return country_layer().within((min(b[0] for b in boxes), min(b[1] for b in boxes),
+                                   max(b[2] for b in boxes), max(b[3] for b in boxes)))
+
+
 def draw_plot_maps(store_root: str | None, versions: dict[str, str], maps: dict[str, PlotMap], out_dir: str,
                    full: bool, thumbnails: bool = True) -> int:
     """Thumbnails and/or full maps of ``maps`` into ``out_dir``, over the layer versions
@@ -90,38 +111,60 @@ def draw_plot_maps(store_root: str | None, versions: dict[str, str], maps: dict[
     out = Path(out_dir)
     layers = open_layers(Path(store_root), versions, [m.geometry for m in maps.values()]) if store_root else None
     try:
-        context = [m.geometry for m in maps.values()] if full else []
+        region = job_region(list(maps.values())) if full else []
         for plot_id, plot in maps.items():
             if thumbnails:
                 write_atomic(out / "thumbs" / f"{plot_id}.png", render_thumbnail(plot, layers, THUMBNAIL_PX))
             if full:
-                write_atomic(out / f"{plot_id}.png", render_plot_map(plot, layers, context=context))
+                write_atomic(out / f"{plot_id}.png", render_plot_map(plot, layers, region=region))
     finally:
         if layers is not None:
             layers.close()
     return len(maps)
 
 
+def draw_in_parallel(store_root: str | None, versions: dict[str, str], maps: dict[str, PlotMap], out_dir: str,
+                     full: bool, thumbnails: bool = True) -> None:
+    """draw_plot_maps over ``maps``, in two processes when there are enough of them
+    (MAPS_PER_WORKER_MIN) to repay a second process's start."""
+    items = list(maps.items())
+    workers = 1 if len(items) < MAPS_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
+    if workers == 1:
+        draw_plot_maps(store_root, versions, maps, out_dir, full, thumbnails)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    chunks = [dict(items[k::workers]) for k in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        list(pool.map(draw_plot_maps, [store_root] * workers, [versions] * workers, chunks,
+                      [out_dir] * workers, [full] * workers, [thumbnails] * workers))
+
+
 def render_job_maps(state: ServiceState, store: LayerStore, job: dict) -> dict[str, int]:
     """The run's maps of a job: overview, every thumbnail, full maps if the job is small."""
     maps = plot_maps(state, job)
-    out = images_dir(state, job["job_id"])
-    versions = analysed_versions(job)
     full, thumbnails = len(maps) <= EAGER_FULL_MAPS, len(maps) <= EAGER_THUMBNAILS
-    items = list(maps.items()) if thumbnails else []
-    workers = 1 if len(items) < MAPS_PER_WORKER_MIN else min(2, os.cpu_count() or 1)
-    if workers == 1:
-        draw_plot_maps(str(store.root), versions, dict(items), str(out), full, thumbnails)
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        chunks = [dict(items[k::workers]) for k in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(draw_plot_maps, [str(store.root)] * workers, [versions] * workers, chunks,
-                          [str(out)] * workers, [full] * workers, [thumbnails] * workers))
+    if thumbnails:
+        draw_in_parallel(str(store.root), analysed_versions(job), maps, str(images_dir(state, job["job_id"])), full)
     draw_overview(state, store, job, maps)
     return {"plot_maps": len(maps) if full else 0, "thumbnails": len(maps) if thumbnails else 0, "overview": 1}
+
+
+def ensure_thumbnails(req: "MapRequest") -> int:
+    """Draw the thumbnail of every analysed plot of the job that has none (a job larger
+    than EAGER_THUMBNAILS, before its report); returns how many were drawn."""
+    folder = images_dir(req.state, req.job["job_id"]) / "thumbs"
+    try:
+        have = {e.name[:-4] for e in os.scandir(folder) if e.name.endswith(".png")}
+    except OSError:
+        have = set()
+    maps = plot_maps(req.state, req.job)
+    missing = {pid: m for pid, m in maps.items() if pid not in have}
+    if missing:
+        draw_in_parallel(str(req.store.root) if req.store else None, analysed_versions(req.job), missing,
+                         str(folder.parent), full=False)
+    return len(missing)
 
 
 def draw_overview(state: ServiceState, store: LayerStore | None, job: dict,
@@ -154,6 +197,11 @@ class MapRequest:
     state: ServiceState
     store: LayerStore | None
     job: dict
+
+    @classmethod
+    def of(cls, state: ServiceState, job: dict) -> "MapRequest":
+        """Maps of ``job`` from the service's layer store (none for a dry run: outlines)."""
+        return cls(state, None if job["dry_run"] else LayerStore(state.settings.layer_store_dir()), job)
 
 
 def plot_map_file(req: MapRequest, plot_id: str, thumbnail: bool = False) -> Path | None:

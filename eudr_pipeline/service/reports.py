@@ -47,6 +47,7 @@ from eudr_pipeline.layers.reference_layers import ATTRIBUTIONS, DESCRIPTIONS
 
 PLOTS_PER_PDF_PAGE = 6   # a 2 x 3 grid of plot cards on A4
 PDF_FRONT_PAGES = 2      # the summary page and the method page, before the plot pages
+PDF_PAGES_PER_PART = 150 # a longer PDF is laid out in parts of this many plot pages (render_pdf)
 ROWS_PER_HTML_PAGE = 50  # table rows in the DOM at once (the reader can choose 25..500)
 FULL_MAPS_IN_HTML = 100  # up to this many plots, the HTML shows every plot's full map too
 THUMBNAIL_PX = 240       # a missing thumbnail is made from the full map at this width
@@ -462,16 +463,55 @@ def url_fetcher(roots: Iterable[Path]):
     return fetch
 
 
-def render_pdf(ctx: dict[str, Any], images_dir: Path) -> bytes:
-    """The PDF of a ``target="pdf"`` context (WeasyPrint, the fonts of the package)."""
+def render_pdf_part(ctx: dict[str, Any], images_dir: Path, part: dict[str, Any]) -> bytes:
+    """One part of the PDF: ``part`` says whether it has the front pages, how many plot
+    pages come before it, its first page number and the document's page count. Runs in
+    worker processes too."""
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
-    html = environment().get_template("report_pdf.html.j2").render(**ctx)
+    html = environment().get_template("report_pdf.html.j2").render(**ctx, part=part)
     roots = [Path(images_dir), next(iter(font_files().values())).parent]
-    fonts = FontConfiguration()
     doc = HTML(string=html, base_url=str(Path(images_dir).resolve()), url_fetcher=url_fetcher(roots))
-    return doc.write_pdf(font_config=fonts)
+    return doc.write_pdf(font_config=FontConfiguration())
+
+
+def pdf_parts(ctx: dict[str, Any], pages_per_part: int | None = None) -> list[tuple[dict, dict]]:
+    """The context and ``part`` of each part of a PDF: the front pages and the first
+    ``pages_per_part`` (default PDF_PAGES_PER_PART) plot pages, then as many each."""
+    pages, pages_per_part = ctx["pages"], pages_per_part or PDF_PAGES_PER_PART
+    total = PDF_FRONT_PAGES + len(pages)
+    out = []
+    for start in range(0, max(len(pages), 1), pages_per_part):
+        part = {"front": start == 0, "pages_before": start, "total_pages": total,
+                "first_page": 1 if start == 0 else PDF_FRONT_PAGES + start + 1}
+        out.append(({**ctx, "pages": pages[start:start + pages_per_part]}, part))
+    return out
+
+
+def render_pdf(ctx: dict[str, Any], images_dir: Path) -> bytes:
+    """The PDF of a ``target="pdf"`` context (WeasyPrint, the fonts of the package). A
+    long report is laid out in parts of PDF_PAGES_PER_PART plot pages, two at a time in
+    worker processes (WeasyPrint keeps a whole document's layout in memory), and the
+    parts joined with pypdf; page numbers run through the whole document."""
+    parts = pdf_parts(ctx)
+    if len(parts) == 1:
+        return render_pdf_part(parts[0][0], images_dir, parts[0][1])
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    import pypdf
+
+    with ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+        datas = list(pool.map(render_pdf_part, [c for c, _ in parts], [images_dir] * len(parts), [p for _, p in parts]))
+    writer = pypdf.PdfWriter()
+    for data in datas:
+        writer.append(pypdf.PdfReader(io.BytesIO(data)))
+    first = pypdf.PdfReader(io.BytesIO(datas[0]))
+    writer.add_metadata({k: v for k, v in (first.metadata or {}).items()})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------------- cache
@@ -557,6 +597,10 @@ def build_report(resp: dict, results_dir: Path, fmt: str = "html", *, options: A
 def job_report(state, job: dict, fmt: str = "html", *, options: AnalysisOptions | None = None,
                per_page: int = PLOTS_PER_PDF_PAGE) -> Report:
     """The report of ``job`` (a job row) over the service ``state``; ``options``: the
-    risk rule and canopy threshold in force (default: the state's settings)."""
+    risk rule and canopy threshold in force (default: the state's settings). The
+    thumbnails a large job lacks are drawn first (maps.ensure_thumbnails)."""
+    from eudr_pipeline.service.maps import MapRequest, ensure_thumbnails
+
+    ensure_thumbnails(MapRequest.of(state, job))
     return build_report(state.job_response(job), state.results_dir, fmt,
                         options=options or state.settings.analysis_options(), per_page=per_page)

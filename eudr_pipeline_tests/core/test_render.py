@@ -4,6 +4,7 @@ yellow along the plot's boundary, sizes, and nothing blank."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,8 +18,11 @@ from PIL import Image
 
 from eudr_pipeline.core.analysis import analyze_plots
 from eudr_pipeline.core.intake import request_from_feature
-from eudr_pipeline.core.render import (FOREST, LOSS_YEARS, OUTLINE, Frame, PlotMap, loss_colour, map_panel,
-                                       render_overview, render_plot_map, render_thumbnail)
+from eudr_pipeline.core.imagery import read_rgb
+from eudr_pipeline.core.render import (BASELINE, CLASS_OPACITY, FOREST, LAND, LOSS_YEARS, OUTLINE, PALETTE, Frame,
+                                       PlotMap, class_index, locator_bounds, loss_colour, map_panel, render_overview,
+                                       render_plot_map, render_thumbnail)
+from eudr_pipeline.layers.countries import country_layer
 from eudr_pipeline.demo import write_demo
 from eudr_pipeline.layers.source_directory import open_layer_set
 
@@ -84,7 +88,7 @@ def test_the_outline_is_yellow_along_the_plot_boundary(demo):
 def test_map_thumbnail_and_overview_sizes_and_content(demo):
     _, layers, features = demo
     plot = plot_map(features, layers, "demo-02")
-    full = Image.open(io.BytesIO(render_plot_map(plot, layers)))
+    full = Image.open(io.BytesIO(render_plot_map(plot, dataclasses.replace(layers, imagery=None))))
     assert full.width == 1200 and 750 <= full.height <= 1100
     pixels = np.asarray(full.convert("RGB"))
     assert (pixels == OUTLINE).all(axis=2).sum() > 500 and (pixels == FOREST).all(axis=2).sum() > 50_000
@@ -99,3 +103,61 @@ def test_a_plot_without_layers_is_an_outline_on_plain_ground():
     plot = PlotMap(shapely.box(-5.3, 6.8, -5.29, 6.81), "dry run", dt.date(2024, 1, 1), 121.0, "cocoa", "Low", "dry run")
     img = np.asarray(Image.open(io.BytesIO(render_thumbnail(plot, None, 200))).convert("RGB"))
     assert (img == OUTLINE).all(axis=2).sum() > 100 and not (img == FOREST).all(axis=2).any()
+
+
+def scene_at(path: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """RGB of a scene at points, nearest cell, read by rasterio's sample (not our warp)."""
+    with rasterio.open(path) as ds:
+        return np.array(list(ds.sample(zip(lon.ravel(), lat.ravel()), indexes=[1, 2, 3]))).reshape(*lon.shape, 3)
+
+
+def test_panels_show_the_imagery_of_their_date_under_translucent_classes(demo):
+    _, layers, features = demo
+    plot = plot_map(features, layers, "demo-01")  # 2022 loss: soil in the later scene
+    frame = Frame.around(plot.geometry.bounds, 300, 300)
+    baseline, harvest = layers.imagery.scene_for(BASELINE), layers.imagery.scene_for(plot.analysis_end)
+    assert baseline.date.isoformat() == "2020-12-15" and harvest.date.isoformat() == "2024-10-20"
+    panel = np.asarray(map_panel(plot, layers, frame, plot.analysis_end.year, decorations=False, scene=harvest))
+    idx = class_index(frame, layers, plot.analysis_end.year)
+    lon, lat = np.meshgrid(frame.lon_centres(), frame.lat_centres())
+    scene = scene_at(harvest.path, lon, lat).astype(float)
+    opacity = CLASS_OPACITY[idx][..., None]
+    expected = PALETTE[idx] * opacity + scene * (1 - opacity)
+    error = np.abs(panel.astype(float) - expected).max(axis=2)
+    inner = np.zeros_like(error, bool)
+    inner[10:-10, 10:-10] = True
+    inner &= ~(np.abs(panel.astype(int) - OUTLINE).sum(axis=2) < 60) & (panel.sum(axis=2) > 80)  # off the outline
+    # bilinear against nearest on a textured image: close, not equal
+    assert np.median(error[inner]) < 6 and np.percentile(error[inner], 95) < 25
+    loss = (idx >= 4) & inner
+    assert loss.sum() > 1000 and (np.abs(panel[loss].astype(int) - loss_colour(2022)).max(axis=1) < 40).all()
+    before = np.asarray(map_panel(plot, layers, frame, None, decorations=False, scene=baseline))
+    assert np.abs(before[loss].astype(int) - panel[loss].astype(int)).sum(axis=1).mean() > 60
+
+
+def test_a_scene_in_another_crs_is_warped_to_the_same_place(demo, tmp_path):
+    _, layers, _ = demo
+    scene = layers.imagery.scenes[-1]
+    bounds = (-5.2990, 6.8050, -5.2650, 6.8350)
+    mercator = tmp_path / "2024-10-20_3857.tif"
+    from rasterio.warp import calculate_default_transform, reproject
+    with rasterio.open(scene.path) as src:
+        transform, w, h = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
+        with rasterio.open(mercator, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8",
+                           crs="EPSG:3857", transform=transform) as dst:
+            for k in (1, 2, 3):
+                reproject(rasterio.band(src, k), rasterio.band(dst, k), resampling=rasterio.enums.Resampling.nearest)
+    direct = read_rgb(scene, bounds, 200, 200).astype(int)
+    warped = read_rgb(dataclasses.replace(scene, path=str(mercator)), bounds, 200, 200).astype(int)
+    assert (direct[..., 3] == 255).all() and (warped[..., 3] == 255).all()
+    assert np.median(np.abs(direct - warped)) <= 4  # two resamplings of a textured image
+
+
+def test_the_locator_shows_the_country_and_its_neighbours(demo):
+    _, layers, features = demo
+    plot = plot_map(features, layers, "demo-02")
+    region = country_layer().within(locator_bounds(plot.geometry))
+    assert {"Côte d'Ivoire", "Ghana", "Liberia"} <= {name for _, name in region}
+    full = np.asarray(Image.open(io.BytesIO(render_plot_map(plot, layers, region=region))).convert("RGB"))
+    corner = full[:200, -300:]  # the locator, top right of the title block
+    assert (corner == LAND).all(axis=2).sum() > 10_000 and (corner == OUTLINE).all(axis=2).sum() > 40

@@ -90,7 +90,8 @@ def test_ingest_schedule_stale_and_reanalysis(env):
                                       tags=req.tags).success
     store = LayerStore(data / "layers")
     assert {v.layer: v.version for v in store.catalogue.versions()} == {
-        "jrc_gfc2020": "V3", "hansen_gfc": "v1.12", "jrc_tmf": "v1_2025", "wdpa": "2025-11", "landmark": "2025-06"}
+        "jrc_gfc2020": "V3", "hansen_gfc": "v1.12", "jrc_tmf": "v1_2025", "wdpa": "2025-11", "landmark": "2025-06",
+        "imagery": "demo-2025"}
 
     # nothing new: the tick skips
     with dg.build_schedule_context(instance=instance, resources=defs.resources) as ctx:

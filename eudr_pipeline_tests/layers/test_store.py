@@ -153,3 +153,27 @@ def test_layer_source_behind_https(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_imagery_versions_are_ingested_as_dated_rgb_cogs(tmp_path):
+    sources, _ = write_demo(tmp_path / "demo")
+    store = LayerStore(tmp_path / "store")
+    row = store.ingest(sources, "imagery")
+    assert row.kind == "imagery" and row.status == "ok" and row.details["dates"] == ["2020-12-15", "2024-10-20"]
+    scene = Path(row.store_path) / "scenes" / "2024-10-20.tif"
+    with rasterio.open(scene) as ds, rasterio.open(next((sources / "imagery").rglob("2024-10-20*.tif"))) as src:
+        assert ds.count == 3 and ds.dtypes == ("uint8",) * 3 and ds.profile["blockxsize"] == 512
+        assert (ds.read() == src.read()).all()  # a lossless copy
+    imagery = store.open_layer_set().imagery
+    assert imagery.version == row.version and [s.date.isoformat() for s in imagery.scenes] == row.details["dates"]
+    assert store.open_layer_set().versions()["imagery"] == row.version
+
+
+def test_imagery_scenes_need_a_date_and_three_bands(tmp_path):
+    folder = tmp_path / "src" / "imagery" / "v1"
+    write_tif(folder / "scene.tif", np.zeros((4, 4), np.uint8), -5.3, 6.84, 0.001)
+    with pytest.raises(IngestError, match="scene.tif has no date"):
+        LayerStore(tmp_path / "store").ingest(tmp_path / "src", "imagery")
+    (folder / "scene.tif").rename(folder / "2021-03-01.tif")
+    row = LayerStore(tmp_path / "store").ingest(tmp_path / "src", "imagery")
+    assert row.status == "rejected" and "expected 3 uint8 (RGB)" in row.failed_checks[0]["detail"]

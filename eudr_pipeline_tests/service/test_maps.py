@@ -46,19 +46,26 @@ def test_a_small_job_gets_every_map_from_its_run(tmp_path):
     assert resp["job_visualization_url"][1].endswith(f"/plots/{done}/image.png")
 
 
-def test_a_large_job_draws_its_maps_on_first_request(tmp_path, monkeypatch):
+def test_a_large_job_draws_its_maps_on_first_request_and_its_thumbnails_for_the_report(tmp_path, monkeypatch):
     monkeypatch.setattr(maps, "EAGER_FULL_MAPS", 0)
     monkeypatch.setattr(maps, "EAGER_THUMBNAILS", 0)
-    state, job, ids = run_job(tmp_path, "demo-02", "demo-03")
+    state, job, ids = run_job(tmp_path, "demo-02", "demo-03", "demo-10")  # demo-10 fails: no map
+    ids = ids[:2]
     assert maps.overview_path(state, job["job_id"]).is_file()
     assert not any(maps.map_path(state, job["job_id"], p).exists() for p in ids)
-    assert not any(maps.thumbnail_path(state, job["job_id"], p).exists() for p in ids)
+    # job_images skipped the thumbnails; job_reports drew them, in bulk, so the report shows every plot
+    assert all(maps.thumbnail_path(state, job["job_id"], p).is_file() for p in ids)
+    html = (state.results_dir / job["job_id"] / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 1 + len(ids)  # the overview and a thumbnail per analysed plot
+    for p in ids:
+        maps.thumbnail_path(state, job["job_id"], p).unlink()
     req = maps.MapRequest(state, LayerStore(state.settings.layer_store_dir()), job)
     path = maps.plot_map_file(req, ids[0])
     assert path == maps.map_path(state, job["job_id"], ids[0]) and Image.open(path).width == 1200
     assert not maps.thumbnail_path(state, job["job_id"], ids[0]).exists()
     thumb = maps.plot_map_file(req, ids[1], thumbnail=True)
     assert Image.open(io.BytesIO(thumb.read_bytes())).size == (maps.THUMBNAIL_PX,) * 2
+    assert maps.ensure_thumbnails(req) == 1 and maps.ensure_thumbnails(req) == 0  # only the missing one, once
     first = path.stat().st_mtime_ns
     assert maps.plot_map_file(req, ids[0]).stat().st_mtime_ns == first  # kept, not drawn again
     assert maps.plot_map_file(req, "not-in-this-job") is None

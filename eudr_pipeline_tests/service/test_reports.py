@@ -244,6 +244,27 @@ def test_pdf_has_summary_and_method_pages_then_a_page_per_n_plots(tmp_path, n, p
     assert "2020-12-31" in text and "High if loss >= 1 ha" in text
 
 
+def test_a_long_pdf_is_rendered_in_parts_with_one_page_numbering(tmp_path, monkeypatch):
+    monkeypatch.setattr(reports, "PDF_PAGES_PER_PART", 2)
+    resp = synthetic_response(27, failed_every=0)
+    write_maps(tmp_path, resp)
+    data = reports.build_report(resp, tmp_path, "pdf", options=OPTIONS, per_page=6).data
+    pages = pdf_pages(data)
+    total = reports.PDF_FRONT_PAGES + 5  # 27 plots, 6 a page: 3 parts of 2, 2 and 1 plot pages
+    assert len(pages) == total
+    texts = [p.extract_text() for p in pages]
+    for k, text in enumerate(texts):
+        assert f"Page {k + 1} of {total}" in text and resp["job_id"] in text and "Q1 shipment" in text
+    assert "Summary" in texts[0] and "Method" in texts[1] and "Summary" not in texts[4]
+    assert "Plots 13–18 of 27" in texts[4] and "Plots 25–27 of 27" in texts[6]
+    assert all(p["plot_id"] in "\n".join(texts) for p in resp["plots"])
+    monkeypatch.setattr(reports, "PDF_PAGES_PER_PART", 100)  # the same report in one part
+    write_maps(tmp_path / "one", resp)
+    whole = pdf_pages(reports.build_report(resp, tmp_path / "one", "pdf", options=OPTIONS, per_page=6).data)
+    undated = lambda text: re.sub(r"generated [^\n]*UTC", "", text)  # noqa: E731
+    assert [undated(p.extract_text()) for p in whole] == [undated(t) for t in texts]
+
+
 def test_pdf_fonts_are_source_sans_pro(tmp_path):
     from pypdf import PdfReader
 
@@ -355,6 +376,7 @@ def test_job_reports_asset_renders_html_and_pdf_on_request(tmp_path):
     import dagster as dg
 
     from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+    from eudr_pipeline.defs.layers.resources import LayerStoreResource
     from eudr_pipeline.defs.submissions.assets import job_reports
     from eudr_pipeline.demo import demo_plots
     from eudr_pipeline.service.dry_run import simulate
@@ -381,7 +403,8 @@ def test_job_reports_asset_renders_html_and_pdf_on_request(tmp_path):
     instance.add_dynamic_partitions("jobs", [job_id])
     resources = {"service": ServiceStateResource(data_dir=str(tmp_path), database_url=settings.resolved_database_url(),
                                                  public_url=settings.base_url()),
-                 "analysis_options": AnalysisOptionsResource.from_settings(settings)}
+                 "analysis_options": AnalysisOptionsResource.from_settings(settings),
+                 "layer_store": LayerStoreResource(sources=str(tmp_path / "sources"), store_dir=str(tmp_path / "layers"))}
     result = dg.materialize([job_reports], partition_key=job_id, instance=instance, resources=resources,
                             run_config={"ops": {"job_reports": {"config": {"pdf": True}}}})
     assert result.success

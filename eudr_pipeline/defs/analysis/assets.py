@@ -57,7 +57,7 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
     bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
     layers = layer_store.store().open_layer_set(bbox=bbox)
     try:
-        versions = {s["layer"]: s["data_version"] for s in layers.sources()}
+        versions = layers.versions()
         if "jrc_gfc2020" not in versions or "hansen_gfc" not in versions:
             raise dg.Failure(description="the layer store has no accepted jrc_gfc2020 and hansen_gfc versions: "
                                          "materialize the 'layers' group first")

@@ -26,19 +26,22 @@ def source_key(layer: str) -> dg.AssetKey:
 
 
 def _preview_md(row: LayerVersion) -> str | None:
-    """A small PNG of the first band's overview, as Markdown, for the asset page."""
-    if row.kind != "raster" or not row.store_path:
+    """A small PNG of the first band's overview (an imagery version: its latest scene in
+    colour), as Markdown, for the asset page."""
+    if row.kind not in ("raster", "imagery") or not row.store_path:
         return None
     import rasterio
     from PIL import Image
 
     index = json.loads((Path(row.store_path) / "tiles.json").read_text())
-    with rasterio.open(Path(row.store_path) / index[0]["file"]) as ds:
+    with rasterio.open(Path(row.store_path) / index[-1 if row.kind == "imagery" else 0]["file"]) as ds:
         scale = max(ds.width, ds.height) / 256
-        a = ds.read(1, out_shape=(max(1, int(ds.height / scale)), max(1, int(ds.width / scale))))
-    a = a.astype(np.float64)
-    hi = np.percentile(a, 99) or 1.0
-    img = Image.fromarray((np.clip(a / hi, 0, 1) * 255).astype(np.uint8))
+        shape = (max(1, int(ds.height / scale)), max(1, int(ds.width / scale)))
+        if row.kind == "imagery":
+            img = Image.fromarray(np.moveaxis(ds.read([1, 2, 3], out_shape=(3, *shape)), 0, -1), "RGB")
+        else:
+            a = ds.read(1, out_shape=shape).astype(np.float64)
+            img = Image.fromarray((np.clip(a / (np.percentile(a, 99) or 1.0), 0, 1) * 255).astype(np.uint8))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return f"![{row.layer} {row.version}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
@@ -66,6 +69,8 @@ def version_metadata(row: LayerVersion) -> dict:
     }
     if row.kind == "raster":
         md.update({"tile_count": row.tile_count, "pixel_size_deg": row.pixel_size_x})
+    elif row.kind == "imagery":
+        md.update({"scenes": dg.MetadataValue.json(row.details.get("dates", []))})
     else:
         md.update({"row_count": row.row_count, "repaired_polygons": row.repaired_count})
     preview = _preview_md(row)

@@ -13,7 +13,7 @@ import shapely
 
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.layers.catalogue import LayerVersion
-from eudr_pipeline.layers.reference_layers import ALL_LAYERS, RASTER_LAYERS
+from eudr_pipeline.layers.reference_layers import ALL_LAYERS, IMAGERY_LAYER, RASTER_LAYERS
 from eudr_pipeline.layers.store import read_stored_polygons
 
 
@@ -65,6 +65,18 @@ def geometry_validity(row: LayerVersion) -> dg.AssetCheckResult:
                    rows=len(geoms), invalid=invalid, repaired_at_ingestion=row.repaired_count or 0)
 
 
+def imagery_scenes(row: LayerVersion) -> dg.AssetCheckResult:
+    problems = []
+    index = json.loads((Path(row.store_path) / "tiles.json").read_text())
+    for t in index:
+        with rasterio.open(Path(row.store_path) / t["file"]) as ds:
+            if ds.crs is None or ds.count < 3 or any(d != "uint8" for d in ds.dtypes[:3]):
+                problems.append(f"{t['file']}: {ds.count} band(s) {', '.join(ds.dtypes)}, CRS {ds.crs}")
+    return _result(row, bool(index) and not problems,
+                   "; ".join(problems) or f"{len(index)} RGB scenes dated {', '.join(t['date'] for t in index)}",
+                   scenes=len(index))
+
+
 CHECKS = {  # name -> (what it verifies, the judge of a stored version)
     "crs_and_pixel_size": ("Every stored tile is EPSG:4326 and every tile of a band has the same pixel size.",
                            crs_and_pixel_size),
@@ -72,7 +84,11 @@ CHECKS = {  # name -> (what it verifies, the judge of a stored version)
                      "degradation year) and not empty.", value_domain),
     "geometry_validity": ("The stored polygons are valid, polygonal and not empty; repaired polygons counted.",
                           geometry_validity),
+    "imagery_scenes": ("Every stored scene is georeferenced with three uint8 bands (red, green, blue).",
+                       imagery_scenes),
 }
+LAYER_CHECKS = {layer: ("crs_and_pixel_size", "value_domain") if layer in RASTER_LAYERS
+                else ("imagery_scenes",) if layer == IMAGERY_LAYER else ("geometry_validity",) for layer in ALL_LAYERS}
 
 
 def build_check(layer: str, name: str) -> dg.AssetChecksDefinition:
@@ -87,5 +103,4 @@ def build_check(layer: str, name: str) -> dg.AssetChecksDefinition:
     return check
 
 
-layer_checks = [build_check(layer, name) for layer in ALL_LAYERS
-                for name in (("crs_and_pixel_size", "value_domain") if layer in RASTER_LAYERS else ("geometry_validity",))]
+layer_checks = [build_check(layer, name) for layer, names in LAYER_CHECKS.items() for name in names]

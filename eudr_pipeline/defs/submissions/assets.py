@@ -9,8 +9,10 @@ import dagster as dg
 from eudr_pipeline.defs.analysis.assets import job_images
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_atomic
 from eudr_pipeline.service.jobs import finish_job
+from eudr_pipeline.service.maps import MapRequest, ensure_thumbnails
 from eudr_pipeline.service.reports import build_report, preview_markdown, risk_counts
 
 
@@ -57,12 +59,14 @@ class JobReportConfig(dg.Config):
     "at GET /jobs/{job_id}/report.",
 )
 def job_reports(context: dg.AssetExecutionContext, config: JobReportConfig, service: ServiceStateResource,
-                analysis_options: AnalysisOptionsResource) -> dg.MaterializeResult:
+                analysis_options: AnalysisOptionsResource, layer_store: LayerStoreResource) -> dg.MaterializeResult:
     state = service.state()
     job = state.jobs.job(context.partition_key)
     resp = orjson.loads((state.results_dir / job["job_id"] / "response.json").read_bytes())  # job_responses' output
     options = analysis_options.options()  # the risk rule and canopy threshold in force, as the API's
-    md: dict = {"status": job["status"], "plots": len(resp["plots"])}
+    store = None if job["dry_run"] else layer_store.store()
+    drawn = ensure_thumbnails(MapRequest(state, store, job))  # a job over EAGER_THUMBNAILS plots has none yet
+    md: dict = {"status": job["status"], "plots": len(resp["plots"]), "thumbnails_drawn": drawn}
     for fmt in ("html", "pdf") if config.pdf else ("html",):
         report = build_report(resp, state.results_dir, fmt, options=options)
         md[f"report_{fmt}"] = dg.MetadataValue.path(str(report.path))

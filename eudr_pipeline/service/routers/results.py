@@ -9,7 +9,6 @@ from fastapi.responses import FileResponse, Response
 
 from eudr_pipeline.errors import NotFound
 from eudr_pipeline.service.deps import CurrentUser, StateDep
-from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.service.exports import EXPORT_FORMATS, export_job
 from eudr_pipeline.service.maps import MapRequest, overview_path, plot_map_file
 from eudr_pipeline.service.routers.jobs import owned_job
@@ -41,8 +40,7 @@ def image(job_id: str, plot_id: str, state: StateDep, username: CurrentUser) -> 
     """The map of one analysed plot of a job (PNG, 1200 px): drawn on first request for
     large jobs, then kept."""
     job = owned_job(state, username, job_id)
-    store = None if job["dry_run"] else LayerStore(state.settings.layer_store_dir())
-    path = plot_map_file(MapRequest(state, store, job), plot_id)
+    path = plot_map_file(MapRequest.of(state, job), plot_id)
     if path is None:
         raise NotFound(f"no map for plot {plot_id} in job {job_id}: not analysed (yet)")
     return FileResponse(path, media_type="image/png")
