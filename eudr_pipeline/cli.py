@@ -309,7 +309,7 @@ def cmd_layers_list(args: argparse.Namespace, settings: Settings) -> int:
     current = {k: v.version for k, v in store.current_versions().items()}
     print(f"{'layer':<12} {'version':<12} {'status':<9} {'in use':<6} {'tiles/rows':>10}  ingested_at")
     for v in store.catalogue.versions():
-        size = v.tile_count if v.kind == "raster" else v.row_count
+        size = v.row_count if v.kind == "vector" else v.tile_count  # imagery: its scenes
         print(f"{v.layer:<12} {v.version:<12} {v.status:<9} {'yes' if current.get(v.layer) == v.version else '':<6} "
               f"{size!s:>10}  {v.ingested_at:%Y-%m-%d %H:%M:%S}")
     return 0

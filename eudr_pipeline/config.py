@@ -80,13 +80,14 @@ class Settings:
 
     def resolved_layer_sources(self) -> str:
         """EUDR_LAYER_SOURCES (a path or file:// URI), else the demo layers (generated on
-        first use)."""
+        first use, and again when a layer was added to them since: they are deterministic)."""
         if self.layer_sources:
             return self.layer_sources
         from eudr_pipeline.demo import write_demo_sources
+        from eudr_pipeline.layers.reference_layers import ALL_LAYERS
 
         sources = self.demo_dir() / "sources"
-        if not (sources / "jrc_gfc2020").is_dir():
+        if not all((sources / layer).is_dir() for layer in ALL_LAYERS):
             write_demo_sources(sources)
         return str(sources)
 

@@ -152,7 +152,7 @@ def test_layers_ingest_and_list(tmp_path, demo):
     assert "already in the store" in p.stdout
     p = run("layers", "list")
     assert p.returncode == 0
-    assert sum(1 for line in p.stdout.splitlines() if " yes " in line) == 5
+    assert sum(1 for line in p.stdout.splitlines() if " yes " in line) == 6  # five reference layers and the imagery
 
 
 def test_make_demo_runs_the_whole_service_flow(tmp_path):
