@@ -9,13 +9,14 @@ reads the environment on its own."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from eudr_pipeline.core.analysis import AnalysisOptions
-from eudr_pipeline.core.risk import RiskRule
+from eudr_pipeline.core.risk import CommodityRules, RiskRule, commodity_rules_from
 from eudr_pipeline.errors import SettingsError
 
 
@@ -47,6 +48,21 @@ class Settings:
     """Runs launched for one job before it ends `incomplete`."""
     layer_schedule_cron: str = "0 3 * * *"
     """When the layer refresh schedule looks for new layer versions (cron, UTC)."""
+    risk_rules: str = "eudr"
+    """eudr: the default rule for every plot; commodity: the decision trees per commodity
+    group of data/risk_rules.toml (or EUDR_RISK_RULES_FILE) for the commodities they list."""
+    risk_rules_file: str = ""
+    """The operator's commodity rule sets (the form of data/risk_rules.toml)."""
+    datasets_file: str = ""
+    """An operator's dataset registry (TOML, the form of layers/datasets.toml): its datasets
+    replace or add to the shipped ones. Read where the settings are read."""
+
+    def apply_registry(self) -> None:
+        """Make the shipped registry plus ``datasets_file`` the one every module reads."""
+        from eudr_pipeline.layers.reference_layers import use_registry
+        from eudr_pipeline.layers.registry import load_registry
+
+        use_registry(load_registry(self.datasets_file or None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -84,10 +100,10 @@ class Settings:
         if self.layer_sources:
             return self.layer_sources
         from eudr_pipeline.demo import write_demo_sources
-        from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+        from eudr_pipeline.layers.reference_layers import BUILTIN_LAYERS
 
         sources = self.demo_dir() / "sources"
-        if not all((sources / layer).is_dir() for layer in ALL_LAYERS):
+        if not all((sources / layer).is_dir() for layer in BUILTIN_LAYERS):
             write_demo_sources(sources)
         return str(sources)
 
@@ -102,7 +118,31 @@ class Settings:
                 medium_if_prohibited_protected_area=self.risk_medium_if_prohibited_protected_area,
             ),
             batch_cells=self.batch_cells,
+            commodity_rules=self.commodity_rules(),
         )
+
+    def commodity_rules(self) -> CommodityRules | None:
+        """The commodity rule sets when EUDR_RISK_RULES=commodity (shipped, or the operator's
+        EUDR_RISK_RULES_FILE), else None (the default rule)."""
+        if self.risk_rules not in ("eudr", "commodity"):
+            raise SettingsError(f"EUDR_RISK_RULES={self.risk_rules!r}: eudr or commodity")
+        if self.risk_rules == "eudr":
+            return None
+        return load_commodity_rules(Path(self.risk_rules_file) if self.risk_rules_file else DEFAULT_RISK_RULES)
+
+
+DEFAULT_RISK_RULES = Path(__file__).with_name("data") / "risk_rules.toml"
+
+
+@functools.cache
+def load_commodity_rules(path: Path) -> CommodityRules:
+    """The commodity rule sets of a TOML file (data/risk_rules.toml's form), read once."""
+    import tomllib
+
+    try:
+        return commodity_rules_from(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SettingsError(f"risk rules {path}: {exc}") from exc
 
 
 def _parse(raw: str, type_name: Any, var: str) -> Any:

@@ -12,11 +12,6 @@ import os
 import dagster as dg
 
 from eudr_pipeline.config import Settings
-from eudr_pipeline.defs.analysis.definitions import analysis_definitions
-from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
-from eudr_pipeline.defs.layers.definitions import layer_definitions
-from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.defs.submissions.definitions import submission_definitions
 
 
 def from_environment(variable: str, value: str) -> str | dg.EnvVar:
@@ -27,6 +22,9 @@ def from_environment(variable: str, value: str) -> str | dg.EnvVar:
 
 def build_resources(settings: Settings) -> dict:
     """The resources of every domain, configured from ``settings``."""
+    from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+    from eudr_pipeline.defs.layers.resources import LayerStoreResource
+
     return {
         "layer_store": LayerStoreResource(sources=from_environment("EUDR_LAYER_SOURCES", settings.resolved_layer_sources()),
                                           store_dir=str(settings.layer_store_dir())),
@@ -38,6 +36,12 @@ def build_resources(settings: Settings) -> dict:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every domain's definitions. The domains are imported here, not at the top: their
+    layer assets are built, on first import, from the dataset registry in force."""
+    from eudr_pipeline.defs.analysis.definitions import analysis_definitions
+    from eudr_pipeline.defs.layers.definitions import layer_definitions
+    from eudr_pipeline.defs.submissions.definitions import submission_definitions
+
     return dg.Definitions.merge(
         layer_definitions(settings),
         analysis_definitions(),
@@ -48,4 +52,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(Settings.from_env())
+    settings = Settings.from_env()
+    settings.apply_registry()  # before the domains build their assets from the layers it declares
+    return build_definitions(settings)

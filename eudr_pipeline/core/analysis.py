@@ -22,9 +22,10 @@ from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
 from eudr_pipeline.core.geometry import geodesic_areas_ha
 from eudr_pipeline.core.grid import Grid
 from eudr_pipeline.core.imagery import Imagery
+from eudr_pipeline.core.indicators import Batch, Indicator, compute_indicators, sample_cells
 from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
-from eudr_pipeline.core.risk import RiskRule, assess_risk
+from eudr_pipeline.core.risk import CommodityRules, RiskRule, assess_commodity_risk, assess_risk
 
 FIRST_YEAR = 2021  # first year after the EUDR cut-off (2020-12-31)
 CHECK_TYPES = ("eudr", "protected-area", "indigenous-land")
@@ -45,14 +46,19 @@ class LayerSet:
     protected_areas: VectorLayer | None = None
     indigenous_lands: VectorLayer | None = None
     imagery: Imagery | None = None
+    extra_rasters: dict[str, RasterLayer] = field(default_factory=dict)  # "<dataset>/<band>" -> layer
+    extra_vectors: dict[str, VectorLayer] = field(default_factory=dict)  # dataset -> layer
+    indicators: tuple[Indicator, ...] = ()
+    country_of: Callable[[list], list[str | None]] | None = None  # alpha-2 of each geometry, for national datasets
 
     def rasters(self) -> list[RasterLayer]:
-        return [r for r in (self.forest_2020, self.loss_year, self.tree_cover_2000, self.degradation_year) if r]
+        builtin = [r for r in (self.forest_2020, self.loss_year, self.tree_cover_2000, self.degradation_year) if r]
+        return builtin + list(self.extra_rasters.values())
 
     def sources(self) -> list[dict[str, str]]:
         """[{layer, source_name, data_version}] of every layer in the set."""
         out = []
-        for layer in [*self.rasters(), self.protected_areas, self.indigenous_lands]:
+        for layer in [*self.rasters(), self.protected_areas, self.indigenous_lands, *self.extra_vectors.values()]:
             if layer is not None:
                 out.append({"layer": layer.name, "source_name": layer.source_name or layer.name,
                             "data_version": layer.version})
@@ -82,6 +88,7 @@ class AnalysisOptions:
     canopy_threshold: int = 10
     risk_rule: RiskRule = RiskRule()
     batch_cells: int = 4_000_000
+    commodity_rules: CommodityRules | None = None  # None: the default rule for every commodity
 
 
 @dataclass
@@ -127,16 +134,6 @@ class RasterMetrics:
     loss_covered: np.ndarray
 
 
-def _sample_on(layer: RasterLayer, grid: Grid, cells: CoverageCells) -> tuple[np.ndarray, np.ndarray]:
-    """Values of ``layer`` for cells of ``grid``: the same cell when both grids share a
-    lattice, else the layer cell containing the centre of each grid cell."""
-    if layer.grid.same_lattice(grid):
-        dr = int(round((layer.grid.y0 - grid.y0) / grid.dy))
-        dc = int(round((grid.x0 - layer.grid.x0) / grid.dx))
-        return layer.sample(cells.row + dr, cells.col + dc)
-    return layer.sample_at(grid.col_center_lon(cells.col), grid.row_center_lat(cells.row))
-
-
 def _sum(owner: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(owner, weights=weights, minlength=n)[:n]
 
@@ -153,7 +150,7 @@ def _jrc_loss_on_forest_grid(cg: CoverageCells, wg: np.ndarray, forest: np.ndarr
     """Yearly loss (ha) on 2020 forest, evaluated on the forest grid (the finer one) with
     the loss year sampled at each forest cell's centre."""
     loss = layers.loss_year
-    lfv, lfcov = _sample_on(loss, layers.forest_2020.grid, cg)
+    lfv, lfcov = sample_cells(loss, layers.forest_2020.grid, cg)
     lfv = lfv.astype(np.int64)
     year = 2000 + lfv
     in_window = lfcov & (lfv != loss.fill) & (year >= FIRST_YEAR) & (year <= end_years[cg.owner]) & (
@@ -209,7 +206,7 @@ def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, o
     canopy_ok = np.ones(ch.fraction.size, dtype=bool)
     tc = layers.tree_cover_2000
     if tc is not None:
-        tv, tcov = _sample_on(tc, loss.grid, ch)
+        tv, tcov = sample_cells(tc, loss.grid, ch)
         present = tcov & (tv != tc.fill) & (tv <= 100)
         canopy_ok = ~present | (tv.astype(np.int64) > opts.canopy_threshold)
     loss_hansen = _yearly(ch.owner, year, wh * (in_window & canopy_ok), n, n_years)
@@ -221,7 +218,7 @@ def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, o
     if gfc.grid.dx * gfc.grid.dy <= loss.grid.dx * loss.grid.dy:
         loss_jrc = _jrc_loss_on_forest_grid(cg, wg, forest, end_years, layers, n, n_years)
     else:
-        gv, gcov = _sample_on(gfc, loss.grid, ch)
+        gv, gcov = sample_cells(gfc, loss.grid, ch)
         loss_jrc = _yearly(ch.owner, year, wh * (in_window & gcov & (gv == 1)), n, n_years)
     deg = layers.degradation_year
     logging_ha = _degradation_ha(cells_on(deg.grid), deg, end_years, n) if deg is not None else np.full(n, np.nan)
@@ -290,6 +287,42 @@ def _batches(geoms: list[BaseGeometry], budget: int, grid: Grid | None) -> Itera
     return out
 
 
+def risk_measures(a: dict[str, Any]) -> dict[str, float | None]:
+    """The numbers of an analysis the commodity rules read (core/risk.py), by name, in ha."""
+    d = a.get("deforestation") or {}
+    pa = (a.get("protected_areas") or {}).get("protected_area_details") or []
+    out = {"forest_area_2020": a.get("forest_area_2020"), "loss_after_2020": d.get("total_jrc"),
+           "loss_after_2020_hansen": d.get("total"), "logging_area": a.get("logging_area"),
+           "prohibited_protected_area": float(any(x.get("extractive_activity_legality") == "prohibited" for x in pa))}
+    out.update({name: v.get("area_ha") for name, v in (a.get("indicators") or {}).items()})
+    return out
+
+
+def apply_commodity_rules(a: dict[str, Any], rules: CommodityRules) -> None:
+    """Replace the default rule's risk level and reason with the commodity group's (in
+    place), recording the outcome in ``risk_assessment``; plots of other commodities, and
+    plots without the eudr check, keep theirs."""
+    group = rules.group_of(a.get("commodity"))
+    if group is None or "risk_level" not in a:
+        return
+    level, reason, assessment = assess_commodity_risk(rules, group, a["commodity"], risk_measures(a), a["areaHa"])
+    a.update({"risk_level": level, "risk_reason": reason, "risk_assessment": assessment})
+
+
+def batch_indicators(layers: LayerSet, geoms: np.ndarray, areas: np.ndarray,
+                     ends: list[dt.date]) -> list[dict[str, dict]] | None:
+    """The registry indicators (core/indicators.py) of a batch of plots; None when the
+    layer set has no dataset any indicator reads."""
+    wanted = [i for i in layers.indicators if (i.raster_key in layers.extra_rasters if i.kind != "overlap"
+                                                  else i.dataset in layers.extra_vectors)]
+    if not wanted:
+        return None
+    national = any(i.countries for i in wanted) and layers.country_of is not None
+    countries = layers.country_of(list(geoms)) if national else [None] * len(geoms)
+    batch = Batch(geoms, areas, ends, countries, {})
+    return compute_indicators(tuple(wanted), batch, layers.extra_rasters, layers.extra_vectors, layers.forest_2020)
+
+
 def analyze_plots(
     requests: list[PlotRequest],
     layers: LayerSet,
@@ -328,8 +361,13 @@ def analyze_plots(
             metrics = raster_metrics(geoms, end_years, layers, opts)
         pa = overlaps(geoms, layers.protected_areas)
         il = overlaps(geoms, layers.indigenous_lands)
+        extra = batch_indicators(layers, geoms, areas, [requests[i].analysis_end for i in idx])
         for k, i in enumerate(idx):
             results[i] = _assemble(requests[i], float(areas[k]), metrics, k, pa[k], il[k], layers, opts, sources, version)
+            if extra is not None and results[i].analysis is not None:
+                results[i].analysis["indicators"] = extra[k]
+            if opts.commodity_rules is not None and results[i].analysis is not None:
+                apply_commodity_rules(results[i].analysis, opts.commodity_rules)
         if progress:
             progress(len(idx))
     return [r for r in results if r is not None]

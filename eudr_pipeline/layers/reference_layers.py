@@ -1,12 +1,20 @@
-"""The reference layers: their names, kinds, raster bands (how their files are found and
-which values are valid), attributions and descriptions. Every other module asks here;
-nothing else lists the layers. Five feed the analysis; ``imagery`` (optional, RGB
-scenes by date, core/imagery.py) is drawn under the maps only."""
+"""The layers, as the dataset registry (layers/registry.py, datasets.toml) declares them:
+their names, kinds, raster bands (how their files are found and which values are valid),
+attributions, descriptions and indicators. Every other module asks here; nothing else
+lists the layers. Five feed the seed's fields (``builtin``); ``imagery`` is drawn under the
+maps only; any other dataset of the registry feeds its indicators.
+
+The collections below are filled from the shipped registry on import, and refilled in
+place by ``use_registry`` where the settings are read (``cli.main``, the Dagster code
+location), so that an operator's registry file (EUDR_DATASETS_FILE) reaches every module."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from eudr_pipeline.core.indicators import Indicator
+from eudr_pipeline.layers.registry import BandSpec, Registry, load_registry
 
 
 @dataclass(frozen=True)
@@ -18,49 +26,66 @@ class RasterBand:
     name: str
     pattern: str | None
     required: bool
-    domain: Callable[[dict[str, Any]], tuple[int, int]]  # facts -> (min, max) valid values
+    domain: Callable[[dict[str, Any]], tuple[float, float]]  # facts -> (min, max) valid values
     analysis_name: str
     zero_ok: bool = True
 
 
-RASTER_LAYERS: dict[str, tuple[RasterBand, ...]] = {
-    "jrc_gfc2020": (RasterBand("forest_2020", None, True, lambda f: (0, 1), "jrc_gfc2020"),),
-    "hansen_gfc": (
-        RasterBand("lossyear", r"lossyear", True, lambda f: (0, f["last_year"] - 2000), "hansen_gfc"),
-        RasterBand("treecover2000", r"treecover2000", False, lambda f: (0, 100), "hansen_gfc_treecover2000"),
-    ),
-    "jrc_tmf": (RasterBand("degradation_year", r"DegradationYear", True, lambda f: (1982, 2100), "jrc_tmf"),),
-}
-VECTOR_LAYERS = ("wdpa", "landmark")
+BUILTIN_RASTERS = ("jrc_gfc2020", "hansen_gfc", "jrc_tmf")
+BUILTIN_VECTORS = ("wdpa", "landmark")
 IMAGERY_LAYER = "imagery"
-ALL_LAYERS = ("jrc_gfc2020", "hansen_gfc", "jrc_tmf", "wdpa", "landmark", IMAGERY_LAYER)
-
+BUILTIN_LAYERS = (*BUILTIN_RASTERS, *BUILTIN_VECTORS, IMAGERY_LAYER)  # the demo has each of them
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".parquet", ".fgb")
-
-# source names and attributions written into every analysis' `sources`
-ATTRIBUTIONS = {
-    "jrc_gfc2020": "JRC Global Forest Cover 2020 (EC JRC, CC BY 4.0)",
-    "hansen_gfc": "Hansen/UMD/Google/USGS/NASA Global Forest Change (CC BY 4.0)",
-    "jrc_tmf": "JRC Tropical Moist Forest (EC JRC, CC BY 4.0)",
-    "wdpa": "WDPA (UNEP-WCMC and IUCN, Protected Planet)",
-    "landmark": "LandMark: Global Platform of Indigenous and Community Lands",
-    "imagery": "Imagery (optional RGB scenes; licence as given by their provider)",
-}
-
-DESCRIPTIONS = {
-    "jrc_gfc2020": "JRC Global Forest Cover 2020 (10 m): 1 = forest on 31 Dec 2020. Drives forest_area_2020 and the JRC loss series.",
-    "hansen_gfc": "UMD/Hansen Global Forest Change: loss year (30 m) and tree cover 2000. Drives the yearly loss series.",
-    "jrc_tmf": "JRC Tropical Moist Forest degradation year (30 m). Drives logging_area.",
-    "wdpa": "WDPA protected areas (GeoParquet), with IUCN category and extractive-activity legality.",
-    "landmark": "LandMark indigenous and community lands (GeoParquet).",
-    "imagery": "Optional RGB imagery, one scene per date (files named YYYY-MM-DD.tif), drawn under the classes of "
-               "each plot's map at the 2020 baseline and the analysis end. No number reads it.",
-}
-
 WDPA_REQUIRED_COLUMNS = ("WDPAID",)  # the rest of the WDPA schema (NAME, IUCN_CAT, ...) is read where present
+
+# filled by use_registry (in place: modules that imported them see the registry in force)
+RASTER_LAYERS: dict[str, tuple[RasterBand, ...]] = {}
+VECTOR_LAYERS: list[str] = []
+ALL_LAYERS: list[str] = []
+EXTRA_LAYERS: list[str] = []  # raster and vector datasets beyond the builtin ones
+ATTRIBUTIONS: dict[str, str] = {}
+DESCRIPTIONS: dict[str, str] = {}
+INDICATORS: list[Indicator] = []
+
+
+def _domain(spec: BandSpec) -> Callable[[dict[str, Any]], tuple[float, float]]:
+    lo, hi = spec.valid_range if spec.valid_range is not None else (float("-inf"), float("inf"))
+    if spec.valid_max_from == "last_loss_year":
+        return lambda facts: (lo, facts["last_year"] - 2000)
+    return lambda facts: (lo, hi)
+
+
+def _band(layer: str, spec: BandSpec, only: bool) -> RasterBand:
+    name = spec.analysis_name or (layer if only else f"{layer}_{spec.name}")
+    return RasterBand(spec.name, spec.pattern, spec.required, _domain(spec), name, spec.zero_ok)
+
+
+def use_registry(registry: Registry) -> None:
+    """Make ``registry`` the one every module reads (refills the collections in place)."""
+    datasets = registry.datasets
+    RASTER_LAYERS.clear()
+    RASTER_LAYERS.update({name: tuple(_band(name, b, len(ds.bands) == 1) for b in ds.bands)
+                          for name, ds in datasets.items() if ds.kind == "raster"})
+    VECTOR_LAYERS[:] = [name for name, ds in datasets.items() if ds.kind == "vector"]
+    ALL_LAYERS[:] = [*datasets]
+    EXTRA_LAYERS[:] = [name for name, ds in datasets.items() if not ds.builtin]
+    ATTRIBUTIONS.clear()
+    ATTRIBUTIONS.update({name: ds.attribution or ds.title for name, ds in datasets.items()})
+    DESCRIPTIONS.clear()
+    DESCRIPTIONS.update({name: ds.description or ds.title for name, ds in datasets.items()})
+    INDICATORS[:] = list(registry.indicators())
 
 
 def band(layer: str, name: str) -> RasterBand:
     """The raster band ``name`` of ``layer``."""
     return next(b for b in RASTER_LAYERS[layer] if b.name == name)
+
+
+def extra_bands(layer: str) -> tuple[RasterBand, ...]:
+    """The bands of ``layer`` that only indicators read (not the seed's fields)."""
+    seed = {"forest_2020", "lossyear", "treecover2000", "degradation_year"}
+    return tuple(b for b in RASTER_LAYERS.get(layer, ()) if not (layer in BUILTIN_RASTERS and b.name in seed))
+
+
+use_registry(load_registry())

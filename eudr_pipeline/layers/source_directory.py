@@ -16,7 +16,19 @@ from eudr_pipeline.core.analysis import LayerSet
 from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import LayerSourceError
-from eudr_pipeline.layers.reference_layers import ALL_LAYERS, ATTRIBUTIONS, IMAGERY_LAYER, RASTER_SUFFIXES, band
+from eudr_pipeline.layers.countries import country_of
+from eudr_pipeline.layers.reference_layers import (
+    ALL_LAYERS,
+    ATTRIBUTIONS,
+    EXTRA_LAYERS,
+    IMAGERY_LAYER,
+    INDICATORS,
+    RASTER_LAYERS,
+    RASTER_SUFFIXES,
+    VECTOR_LAYERS,
+    band,
+    extra_bands,
+)
 from eudr_pipeline.layers.remote import files_in, gdal_path
 from eudr_pipeline.layers.vectors import read_vector_layer
 
@@ -112,7 +124,7 @@ def open_layer_set(sources: Path | str) -> LayerSet:
     if not sources.is_dir():
         raise LayerSourceError(f"layer source directory {sources} does not exist")
     v = {layer: current_version(sources, layer) for layer in ALL_LAYERS}
-    if not any(v[layer] for layer in ("jrc_gfc2020", "hansen_gfc", "wdpa", "landmark")):
+    if not any(v.values()):
         raise LayerSourceError(
             f"{sources} holds no layer folders (expected {', '.join(name + '/' for name in ALL_LAYERS)})")
 
@@ -123,13 +135,18 @@ def open_layer_set(sources: Path | str) -> LayerSet:
         return read_vector_layer(sources / layer / v[layer], layer, v[layer]) if v[layer] else None
 
     loss = raster("hansen_gfc", "lossyear")
+    extra_rasters = {f"{layer}/{b.name}": r for layer in RASTER_LAYERS for b in extra_bands(layer)
+                     if (r := raster(layer, b.name)) is not None}
+    extra_vectors = {layer: vl for layer in EXTRA_LAYERS if layer in VECTOR_LAYERS and (vl := vector(layer)) is not None}
     return LayerSet(forest_2020=raster("jrc_gfc2020", "forest_2020"), loss_year=loss,
                     loss_last_year=loss_last_year(sources / "hansen_gfc" / v["hansen_gfc"], v["hansen_gfc"]) if loss else 0,
                     tree_cover_2000=raster("hansen_gfc", "treecover2000"),
                     degradation_year=raster("jrc_tmf", "degradation_year"),
                     protected_areas=vector("wdpa"), indigenous_lands=vector("landmark"),
                     imagery=open_imagery(sources / IMAGERY_LAYER / v[IMAGERY_LAYER], v[IMAGERY_LAYER])
-                    if v[IMAGERY_LAYER] else None)
+                    if v[IMAGERY_LAYER] else None,
+                    extra_rasters=extra_rasters, extra_vectors=extra_vectors, indicators=tuple(INDICATORS),
+                    country_of=country_of)
 
 
 def open_imagery(folder: Path, version: str) -> Imagery | None:

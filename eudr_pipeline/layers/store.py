@@ -38,14 +38,18 @@ from eudr_pipeline.layers.catalogue import Catalogue, LayerVersion
 from eudr_pipeline.layers.reference_layers import (
     ALL_LAYERS,
     ATTRIBUTIONS,
+    EXTRA_LAYERS,
     IMAGERY_LAYER,
+    INDICATORS,
     RASTER_LAYERS,
     RASTER_SUFFIXES,
     VECTOR_LAYERS,
     VECTOR_SUFFIXES,
     RasterBand,
     band,
+    extra_bands,
 )
+from eudr_pipeline.layers.countries import country_of
 from eudr_pipeline.layers.remote import files_in, gdal_path
 from eudr_pipeline.layers.source_directory import as_source, current_version, loss_last_year
 from eudr_pipeline.layers.vectors import read_layer_polygons
@@ -329,12 +333,16 @@ class LayerStore:
             return self.vector(layer, rows[layer], bbox) if layer in rows else None
 
         hansen = rows.get("hansen_gfc")
+        extra_rasters = {f"{layer}/{b.name}": r for layer in RASTER_LAYERS for b in extra_bands(layer)
+                         if (r := raster(layer, b.name)) is not None}
+        extra_vectors = {layer: vector(layer) for layer in EXTRA_LAYERS if layer in VECTOR_LAYERS and layer in rows}
         return LayerSet(
             forest_2020=raster("jrc_gfc2020", "forest_2020"), loss_year=raster("hansen_gfc", "lossyear"),
             loss_last_year=int(hansen.details["last_year"]) if hansen else 0,
             tree_cover_2000=raster("hansen_gfc", "treecover2000"), degradation_year=raster("jrc_tmf", "degradation_year"),
             protected_areas=vector("wdpa"), indigenous_lands=vector("landmark"),
             imagery=self.imagery(rows[IMAGERY_LAYER]) if IMAGERY_LAYER in rows else None,
+            extra_rasters=extra_rasters, extra_vectors=extra_vectors, indicators=tuple(INDICATORS), country_of=country_of,
         )
 
 

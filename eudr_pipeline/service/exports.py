@@ -73,11 +73,28 @@ def _row(p: dict, country_code: str | None) -> dict:
             "version": a.get("version"), "status": p.get("status"), "error": p.get("error")}
 
 
+def indicator_columns(resp: dict) -> list[str]:
+    """The columns of the registry indicators the job's analyses have (layers/datasets.toml):
+    ``<indicator>_ha`` and ``<indicator>_pct`` for each, in name order."""
+    names = sorted({n for p in resp["plots"] for n in ((p.get("analysis") or {}).get("indicators") or {})})
+    return [f"{n}_{unit}" for n in names for unit in ("ha", "pct")]
+
+
+def _indicator_cells(p: dict, columns: list[str]) -> dict[str, Any]:
+    found = (p.get("analysis") or {}).get("indicators") or {}
+    out = {}
+    for col in columns:
+        name, unit = col.rsplit("_", 1)
+        out[col] = (found.get(name) or {}).get("area_ha" if unit == "ha" else "percentage")
+    return out
+
+
 def rows(resp: dict) -> list[dict]:
-    """The per-plot table: one row of CSV_COLUMNS per plot, the country code as in the
-    GeoJSON export (eu_geojson.producer_countries)."""
+    """The per-plot table: one row of CSV_COLUMNS (then the indicator columns) per plot,
+    the country code as in the GeoJSON export (eu_geojson.producer_countries)."""
     codes = [code for code, _ in producer_countries(resp["plots"])]
-    return [_row(p, c) for p, c in zip(resp["plots"], codes)]
+    extra = indicator_columns(resp)
+    return [_row(p, c) | _indicator_cells(p, extra) for p, c in zip(resp["plots"], codes)]
 
 
 def csv_cell(value: Any) -> Any:
@@ -91,7 +108,7 @@ def csv_cell(value: Any) -> Any:
 def export_csv(resp: dict) -> str:
     """The per-plot table as CSV (UTF-8, header row, formula injection escaped)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS + indicator_columns(resp))
     w.writeheader()
     for r in rows(resp):
         w.writerow({k: csv_cell(v) for k, v in r.items()})
@@ -110,7 +127,7 @@ def export_parquet(resp: dict) -> bytes:
     """GeoParquet (files.py): the CSV columns, the registered plot geometry (the union of
     its features, points as points), the full analysis and the registered features as JSON."""
     table = rows(resp)
-    columns: dict[str, list] = {c: [r[c] for r in table] for c in CSV_COLUMNS}
+    columns: dict[str, list] = {c: [r[c] for r in table] for c in CSV_COLUMNS + indicator_columns(resp)}
     columns["analysis"] = [json.dumps(p.get("analysis") or {}, ensure_ascii=False) for p in resp["plots"]]
     columns["geojson_features"] = [json.dumps(p.get("geojson_features") or [], ensure_ascii=False) for p in resp["plots"]]
     return geoparquet_bytes([_geometry(p) for p in resp["plots"]], columns)

@@ -302,7 +302,21 @@ def method(resp: dict, options: AnalysisOptions) -> dict[str, Any]:
         "layers": sorted(layers.values(), key=lambda r: (r["layer"], str(r["version"]))),
         "canopy_thresholds": sorted(thresholds) or [options.canopy_threshold],
         "risk_rule": options.risk_rule.describe(), "cutoff": CUTOFF_DATE,
+        "commodity_rules": commodity_rules_text(options),
     }
+
+
+def commodity_rules_text(options: AnalysisOptions) -> list[str]:
+    """One line per commodity group of the rule sets in force (none under the default rule)."""
+    rules = options.commodity_rules
+    if rules is None:
+        return []
+    out = []
+    for g in rules.groups:
+        steps = "; ".join(f"{'no ' if st.negate else ''}{rules.signals[st.signal].description}: {st.outcome}"
+                          for st in g.steps)
+        out.append(f"{g.title} ({', '.join(g.commodities)}): {steps}; otherwise {g.default}")
+    return out
 
 
 def _nice_step(top: int, ticks: int = 4) -> int:

@@ -30,10 +30,13 @@ class AnalysisOptionsResource(dg.ConfigurableResource):
     risk_medium_loss_pct: float
     risk_medium_if_prohibited_protected_area: bool
     batch_cells: int
+    risk_rules: str = "eudr"
+    risk_rules_file: str = ""
 
     def options(self) -> AnalysisOptions:
         return Settings(**self.model_dump()).analysis_options()  # the one place options are built
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnalysisOptionsResource":
-        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+        return cls(**{name: getattr(settings, name) or "" if name == "risk_rules_file" else getattr(settings, name)
+                      for name in cls.model_fields})
