@@ -315,6 +315,61 @@ def cmd_layers_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_layers_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    """Download the publishers' tiles covering an area into the layer source directory
+    (layers/fetch.py); exit 1 when a file failed (the run resumes it next time)."""
+    from eudr_pipeline.layers import fetch as lf
+    from eudr_pipeline.layers.publishers import load_publishers
+
+    if args.jobs < 1:
+        return _fail(f"--jobs {args.jobs}: give 1 or more")
+    sources = lf.local_sources(args.sources or settings.layer_sources)
+    publishers = load_publishers()
+    mirrors = lf.parse_mirrors(args.mirror or [], settings.layer_mirrors, publishers)
+    selections = lf.parse_datasets(args.dataset, lf.with_mirrors(publishers, mirrors))
+    notes: list[str] = []
+    if args.bbox:
+        area = lf.bbox_area(args.bbox)
+    elif args.plots:
+        area, notes = lf.plots_area(Path(args.plots))
+    else:
+        area = lf.countries_area(args.country)
+    try:
+        report = lf.fetch_layers(sources, area, selections, lf.FetchOptions(workers=args.jobs, dry_run=args.dry_run))
+    except KeyboardInterrupt:
+        print("eudr: interrupted; the same command resumes the downloads", file=sys.stderr)
+        return 130
+    for line in notes:
+        print(f"eudr: {line}", file=sys.stderr)
+    print("\n".join(lf.report_lines(report, args.dry_run)))
+    if report.placed:
+        print(f"next: eudr layers ingest --sources {sources}")
+    return 0 if report.ok else 1
+
+
+def cmd_layers_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Import files of a layer whose terms rule out automated download (WDPA, LandMark)
+    into SOURCES/<layer>/<version>/, and say where and under which terms to get them."""
+    from eudr_pipeline.layers import fetch as lf
+    from eudr_pipeline.layers.publishers import load_publishers
+
+    manual = {k: p for k, p in load_publishers().items() if p.manual}
+    if args.layer not in manual:
+        return _fail(f"layers add {args.layer}: only {', '.join(manual)} (the others: eudr layers fetch)")
+    p = manual[args.layer]
+    if not args.files:
+        return _fail(f"give the downloaded FILE. {lf.manual_instructions(p)}")
+    sources = lf.local_sources(args.sources or settings.layer_sources)
+    folder, files = lf.add_files(sources, p, [Path(f) for f in args.files], args.version)
+    print(f"{p.layer}: {len(files)} vector file(s) in {folder}/")
+    print(f"terms: {p.licence}" + (f"; {p.terms}" if p.terms else "") + f" (from {p.page})")
+    note = lf.in_force_note(sources, p.layer, folder.name)
+    if note:
+        print(f"note: {note}")
+    print(f"next: eudr layers ingest --sources {sources} --layer {p.layer}")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.service.database import engine_for
     from eudr_pipeline.service.migrations import current_revision, upgrade_database
@@ -369,6 +424,27 @@ def build_parser() -> argparse.ArgumentParser:
     li.set_defaults(func=cmd_layers_ingest)
     ll = lay.add_parser("list", help="every catalogued layer version and which is in use")
     ll.set_defaults(func=cmd_layers_list)
+    lfe = lay.add_parser("fetch", help="download the tiles covering an area from the layers' publishers")
+    lfe.add_argument("--sources", help="layer source directory to fill (default: EUDR_LAYER_SOURCES if a local folder)")
+    area = lfe.add_mutually_exclusive_group(required=True)
+    area.add_argument("--bbox", help="W,S,E,N in degrees (write --bbox=-8.6,4.3,-2.5,10.7 when W is negative)")
+    area.add_argument("--plots", help="GeoJSON file of plots: the tiles under them")
+    area.add_argument("--country", nargs="+", action="extend", metavar="ISO3", help="ISO 3166-1 alpha-3 (or alpha-2) codes")
+    lfe.add_argument("--dataset", nargs="+", action="extend", metavar="NAME",
+                     help="PUBLISHER[.BAND][@RELEASE], e.g. hansen_gfc, jrc_tmf.deforestation_year, hansen_gfc@GFC-2025-v1.13 "
+                          "(default: every publisher that can be fetched, its default bands)")
+    lfe.add_argument("--mirror", nargs="+", action="extend", metavar="NAME=URL",
+                     help="serve publisher NAME from URL (same paths below it); also EUDR_LAYER_MIRRORS=name=url,...")
+    lfe.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    lfe.add_argument("--dry-run", action="store_true", help="only list what would be downloaded")
+    lfe.set_defaults(func=cmd_layers_fetch)
+    lad = lay.add_parser("add", help="import a layer file you downloaded (wdpa, landmark: no automated download)")
+    lad.add_argument("layer", help="wdpa or landmark")
+    lad.add_argument("files", nargs="*", metavar="FILE", help="vector file (a shapefile with its sidecars), folder or .zip")
+    lad.add_argument("--version", help="version folder (default: the month a file name gives, Sep2026 -> 2026-09, "
+                                       "else this month, YYYY-MM)")
+    lad.add_argument("--sources", help="layer source directory (default: EUDR_LAYER_SOURCES if a local folder)")
+    lad.set_defaults(func=cmd_layers_add)
     db = sub.add_parser("db", help="the job database").add_subparsers(dest="db_command", required=True)
     du = db.add_parser("upgrade", help="create or upgrade the job database's schema (Alembic migrations)")
     du.add_argument("--revision", default="head", help="target revision (default: head)")
@@ -379,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args, Settings.from_env())
+        settings = Settings.from_env()
+        settings.apply_registry()
+        return args.func(args, settings)
     except EudrError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # `eudr layers list | head`: the reader is gone, nothing to say

@@ -48,6 +48,8 @@ class Settings:
     """Runs launched for one job before it ends `incomplete`."""
     layer_schedule_cron: str = "0 3 * * *"
     """When the layer refresh schedule looks for new layer versions (cron, UTC)."""
+    layer_mirrors: str = ""
+    """`eudr layers fetch`: publishers' base URLs replaced, as name=url,name=url (--mirror wins)."""
     risk_rules: str = "eudr"
     """eudr: the default rule for every plot; commodity: the decision trees per commodity
     group of data/risk_rules.toml (or EUDR_RISK_RULES_FILE) for the commodities they list."""

@@ -14,6 +14,7 @@ reads better, and the API maps the whole family to HTTP status codes in one plac
      +-- LayerSourceError (ValueError)       a layer source folder or file is unusable
      |    +-- RasterLayerError               a raster tile unreadable, mis-projected, off-grid
      |    +-- IngestError                    a layer version that cannot be ingested
+ |    +-- FetchError                     a layer download that cannot be planned (area, dataset, publisher)
      +-- CatalogueBusy (TimeoutError)        the DuckDB catalogue stayed locked
      +-- RequestInvalid (ValueError)         a request body with problems: 400
      +-- NotFound (LookupError)              no such object for this user: 404
@@ -24,6 +25,13 @@ reads better, and the API maps the whole family to HTTP status codes in one plac
 from __future__ import annotations
 
 from typing import Any
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters: a message names what is
+    wrong without echoing a client's megabyte back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 10]}... ({len(text):,} characters)"
 
 
 class EudrError(Exception):
@@ -60,6 +68,12 @@ class RasterLayerError(LayerSourceError):
 
 class IngestError(LayerSourceError):
     """A layer version cannot be ingested; the message names the file and the reason."""
+
+
+class FetchError(LayerSourceError):
+    """A layer download (``eudr layers fetch``/``add``) that cannot be planned or placed: a
+    bad area or dataset name, a publisher's list or release that is not there; the message
+    names the publisher, URL or file."""
 
 
 class CatalogueBusy(EudrError, TimeoutError):

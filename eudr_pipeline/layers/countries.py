@@ -115,6 +115,17 @@ class CountryLayer:
             out.append(bool(len(parts)) and bool(shapely.dwithin(geom, parts, max_distance).any()))
         return out
 
+    def geometry(self, code: str) -> BaseGeometry | None:
+        """The boundary (lon/lat, simplified: see the module) of the country whose ISO 3166-1
+        alpha-3 or alpha-2 ``code`` is given (case ignored; XK/XKX for Kosovo): the union of
+        its polygons. None when ``code`` is no such code or the layer has no polygon for it."""
+        text = code.strip().upper() if isinstance(code, str) else ""
+        if len(text) == 3:
+            found = pycountry.countries.get(alpha_3=text)
+            text = found.alpha_2 if found is not None else {"XKX": "XK"}.get(text, "")
+        parts = self.geoms[self.codes == text] if len(text) == 2 else []
+        return shapely.union_all(parts) if len(parts) else None
+
     def code(self, text: Any) -> str | None:
         """The alpha-2 code of a country written as ``text``: an alpha-2/alpha-3/numeric
         code or a name in any spelling pycountry or Natural Earth knows (accents, case and

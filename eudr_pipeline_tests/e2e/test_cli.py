@@ -169,3 +169,41 @@ def test_make_demo_runs_the_whole_service_flow(tmp_path):
     images = Path(response).parent / "images"  # 8 analysed plots: a map and a thumbnail each, and the overview
     assert len(list(images.glob("*.png"))) == 8 + 1 and (images / "overview.png").is_file()
     assert len(list((images / "thumbs").glob("*.png"))) == 8
+
+
+def test_a_registry_file_adds_a_dataset_and_the_commodity_rules_apply(demo, tmp_path):
+    """EUDR_DATASETS_FILE: a land-cover map added by configuration alone reaches the JSON and
+    the CSV columns; EUDR_RISK_RULES=commodity changes the risk of a plot the default rule
+    calls Low into "More information needed" (Medium)."""
+    import csv
+    import os
+    import shutil
+
+    import numpy as np
+
+    from eudr_pipeline.demo import NORTH, WEST
+    from eudr_pipeline_tests.conftest import write_tif
+
+    sources, plots = demo
+    mine = tmp_path / "sources"
+    shutil.copytree(sources, mine)
+    write_tif(mine / "land_cover" / "2024" / "map.tif", np.full((200, 200), 10, np.uint8), WEST, NORTH, 0.0002)
+    registry = tmp_path / "datasets.toml"
+    registry.write_text('[datasets.land_cover]\nkind = "raster"\ntitle = "A land-cover map"\n'
+                        'bands = [{ name = "classes", valid_range = [0, 100] }]\n'
+                        '[[datasets.land_cover.indicators]]\nname = "tree_class"\nkind = "area_where"\nvalues = [10]\n')
+    env = {**os.environ, "EUDR_DATASETS_FILE": str(registry), "EUDR_RISK_RULES": "commodity"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "eudr_pipeline.cli", *a], capture_output=True,  # noqa: E731
+                                    text=True, env=env, timeout=300)
+    p = run("analyze", str(plots), "--sources", str(mine), "--out", str(tmp_path / "r.json"))
+    assert p.returncode == 0, p.stderr
+    results = {r["plot_id"]: r for r in json.loads((tmp_path / "r.json").read_text())}
+    a = results["demo-04"]["analysis"]
+    assert a["indicators"]["tree_class"]["area_ha"] == pytest.approx(a["areaHa"], rel=1e-4)
+    assert {"layer": "land_cover", "data_version": "2024"}.items() <= {
+        k: v for s in a["sources"] if s["layer"] == "land_cover" for k, v in s.items()}.items()
+    assert a["risk_level"] == "Medium" and a["risk_assessment"]["outcome"] == "More information needed"
+    p = run("analyze", str(plots), "--sources", str(mine), "--format", "csv", "--out", str(tmp_path / "r.csv"))
+    assert p.returncode == 0, p.stderr
+    rows = {r["plot_id"]: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    assert float(rows["demo-04"]["tree_class_ha"]) == pytest.approx(a["indicators"]["tree_class"]["area_ha"])
