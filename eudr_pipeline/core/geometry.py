@@ -17,13 +17,17 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from eudr_pipeline.errors import GeometryError
+from eudr_pipeline.errors import GeometryError, shown
 
 GEOD = Geod(ellps="WGS84")
 DEFAULT_POINT_HA = 1.0
 MAX_POINT_HA = 4.0
 CIRCLE_VERTICES = 64
 SUPPORTED_TYPES = ("Point", "Polygon", "MultiPolygon")
+# Limits of one plot (README "Limits"): what a plot may cost the analysis and its maps.
+MAX_VERTICES_PER_PLOT = 50_000   # positions over all rings and parts
+MAX_PLOT_AREA_HA = 10_000.0      # a farm plot: larger areas are regions, not plots
+MAX_PLOT_EXTENT_DEG = 1.0        # width and height of the plot's bounding box (degrees)
 
 
 @dataclass
@@ -98,16 +102,46 @@ def coordinate_decimals(values: np.ndarray) -> int:
 
 def _position(pos: Any, where: str) -> tuple[float, float]:
     if not isinstance(pos, (list, tuple)) or len(pos) < 2:
-        raise GeometryError(f"{where}: a position must be [lon, lat], got {pos!r}")
+        raise GeometryError(f"{where}: a position must be [lon, lat], got {shown(pos)}")
     lon, lat = pos[0], pos[1]
     for name, val in (("longitude", lon), ("latitude", lat)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            raise GeometryError(f"{where}: {name} {val!r} is not a finite number")
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or (isinstance(val, float) and not math.isfinite(val)):
+            raise GeometryError(f"{where}: {name} {shown(val)} is not a finite number")
     if not -180.0 <= lon <= 180.0:
-        raise GeometryError(f"{where}: longitude {lon} outside [-180, 180]")
+        raise GeometryError(f"{where}: longitude {shown(lon)} outside [-180, 180]")
     if not -90.0 <= lat <= 90.0:
-        raise GeometryError(f"{where}: latitude {lat} outside [-90, 90] (coordinates are [lon, lat])")
+        raise GeometryError(f"{where}: latitude {shown(lat)} outside [-90, 90] (coordinates are [lon, lat])")
     return float(lon), float(lat)
+
+
+def count_positions(coords: Any, depth: int = 0) -> int:
+    """How many positions the nested coordinate lists hold (a position: a list whose first
+    item is not a list), at most 4 levels deep (MultiPolygon); stops counting past the limit."""
+    if not isinstance(coords, list) or not coords or depth > 3:
+        return 0
+    if not isinstance(coords[0], list):
+        return 1
+    total = 0
+    for c in coords:
+        total += count_positions(c, depth + 1)
+        if total > MAX_VERTICES_PER_PLOT:
+            break
+    return total
+
+
+def _check_size(geom: BaseGeometry, where: str) -> None:
+    """Refuse a plot that crosses the antimeridian, or exceeds MAX_PLOT_EXTENT_DEG or
+    MAX_PLOT_AREA_HA, saying which."""
+    w, s, e, n = geom.bounds
+    if e - w > 180:
+        raise GeometryError(f"{where}: the polygon spans longitudes {w:g} to {e:g}: it crosses the antimeridian, "
+                            "which this service does not support; split it at 180 degrees into two features")
+    if e - w > MAX_PLOT_EXTENT_DEG or n - s > MAX_PLOT_EXTENT_DEG:
+        raise GeometryError(f"{where}: the plot spans {e - w:.3g} x {n - s:.3g} degrees; at most "
+                            f"{MAX_PLOT_EXTENT_DEG:g} degree each way")
+    area = geodesic_area_ha(geom)
+    if area > MAX_PLOT_AREA_HA:
+        raise GeometryError(f"{where}: the plot covers {area:,.0f} ha; a plot may cover at most {MAX_PLOT_AREA_HA:,.0f} ha")
 
 
 def _ring(coords: Any, where: str) -> np.ndarray:
@@ -122,7 +156,7 @@ def _ring(coords: Any, where: str) -> np.ndarray:
         if ok:
             arr = np.array([p[:2] for p in coords], dtype=np.float64)
             ok = not any(isinstance(v, bool) for p in coords for v in p[:2])
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         ok = False
     if not ok or not np.isfinite(arr).all() or np.abs(arr[:, 0]).max() > 180 or np.abs(arr[:, 1]).max() > 90:
         for k, p in enumerate(coords):  # slow path, only to name the bad position
@@ -169,7 +203,7 @@ def parse_geometry(geometry: Any, properties: dict | None, where: str) -> PlotGe
         raise GeometryError(f"{where}: missing geometry")
     gtype = geometry.get("type")
     if gtype not in SUPPORTED_TYPES:
-        raise GeometryError(f"{where}: unsupported geometry type {gtype!r} (expected Point, Polygon or MultiPolygon)")
+        raise GeometryError(f"{where}: unsupported geometry type {shown(gtype)} (expected Point, Polygon or MultiPolygon)")
     coords = geometry.get("coordinates")
     if coords is None or (isinstance(coords, list) and len(coords) == 0):
         raise GeometryError(f"{where}: empty geometry")
@@ -179,18 +213,22 @@ def parse_geometry(geometry: Any, properties: dict | None, where: str) -> PlotGe
         point_ha = properties.get("point_ha", DEFAULT_POINT_HA)
         if point_ha is None:
             point_ha = DEFAULT_POINT_HA
-        if isinstance(point_ha, bool) or not isinstance(point_ha, (int, float)) or not math.isfinite(point_ha):
-            raise GeometryError(f"{where}: point_ha {point_ha!r} is not a number")
+        if isinstance(point_ha, bool) or not isinstance(point_ha, (int, float)) or (
+                isinstance(point_ha, float) and not math.isfinite(point_ha)):
+            raise GeometryError(f"{where}: point_ha {shown(point_ha)} is not a number")
         if point_ha > MAX_POINT_HA:
             raise GeometryError(
-                f"{where}: point_ha {point_ha} ha > {MAX_POINT_HA} ha: EUDR requires a polygon for plots above 4 ha"
+                f"{where}: point_ha {shown(point_ha)} ha > {MAX_POINT_HA} ha: EUDR requires a polygon for plots above 4 ha"
             )
         if not 0.0 < point_ha < MAX_POINT_HA:
-            raise GeometryError(f"{where}: point_ha {point_ha} out of range (0 < point_ha < {MAX_POINT_HA})")
+            raise GeometryError(f"{where}: point_ha {shown(point_ha)} out of range (0 < point_ha < {MAX_POINT_HA})")
         geom: BaseGeometry = point_circle(lon, lat, float(point_ha))
         flat = [lon, lat]
         from_point = True
     else:
+        if count_positions(coords) > MAX_VERTICES_PER_PLOT:
+            raise GeometryError(f"{where}: more than {MAX_VERTICES_PER_PLOT:,} positions; simplify the polygon "
+                                "(a plot boundary needs far fewer)")
         if gtype == "Polygon":
             geom = _polygon(coords, where)
         else:
@@ -198,6 +236,7 @@ def parse_geometry(geometry: Any, properties: dict | None, where: str) -> PlotGe
                 raise GeometryError(f"{where}: MultiPolygon coordinates must be a list of polygons")
             geom = MultiPolygon([_polygon(p, f"{where} polygon {k}") for k, p in enumerate(coords)])
         _check_valid(geom, where)
+        _check_size(geom, where)
         flat = shapely.get_coordinates(geom).ravel().tolist()
         from_point = False
     most = coordinate_decimals(np.asarray(flat, dtype=np.float64))

@@ -11,7 +11,7 @@ from typing import Any
 
 from eudr_pipeline.core.analysis import COMMODITIES, PlotRequest
 from eudr_pipeline.core.geometry import parse_geometry
-from eudr_pipeline.errors import GeometryError, IntakeError
+from eudr_pipeline.errors import GeometryError, IntakeError, shown
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -21,11 +21,11 @@ def parse_date(value: Any, where: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if not isinstance(value, str) or not _DATE.match(value):
-        raise IntakeError(f"{where}: {value!r} is not a date in YYYY-MM-DD form")
+        raise IntakeError(f"{where}: {shown(value)} is not a date in YYYY-MM-DD form")
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise IntakeError(f"{where}: {value!r} is not a valid date ({exc})") from exc
+        raise IntakeError(f"{where}: {shown(value)} is not a valid date ({exc})") from exc
 
 
 def registered_harvest_dates(props: dict[str, Any], where: str) -> list[dt.date]:
@@ -53,7 +53,7 @@ def check_commodity(value: Any, where: str) -> str | None:
     if value in (None, ""):
         return None
     if value not in COMMODITIES:
-        raise IntakeError(f"{where}: commodity {value!r} is not one of {', '.join(COMMODITIES)}")
+        raise IntakeError(f"{where}: commodity {shown(value)} is not one of {', '.join(COMMODITIES)}")
     return str(value)
 
 

@@ -3,6 +3,7 @@ become responses. Every error body is {"detail": ..., "errors": [{"loc": ..., "m
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException
 from eudr_pipeline import __version__
 from eudr_pipeline.config import Settings
 from eudr_pipeline.errors import AuthenticationFailed, EudrError, InsufficientTokens, NotFound, RequestInvalid
+from eudr_pipeline.service.limits import MAX_BODY_BYTES
 from eudr_pipeline.service.routers import auth, jobs, plots, reports, results
 from eudr_pipeline.service.state import ServiceState
 
@@ -24,6 +26,59 @@ STATUS_OF_ERROR: tuple[tuple[type[EudrError], int], ...] = (
 
 def error_body(detail: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"detail": detail, "errors": errors}
+
+
+class ErrorResponse(JSONResponse):
+    """An error body as ASCII JSON: a message that quotes the client's text (a lone
+    surrogate, any script) is always encodable, escaped as JSON allows."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":"), default=str).encode("ascii")
+
+
+PARSE_FAILURE = "There was an error parsing the body"  # FastAPI's words for a body json.loads gave up on
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` (by its Content-Length, or as it
+    streams in) is answered 413 before any of it is parsed; the body is read here, at most
+    ``max_bytes``, and handed on unchanged."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send, declared)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None  # the client left
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send, str(size).encode())
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send, declared: bytes) -> None:
+        status = 413 if declared.isdigit() else 400
+        msg = (f"the request body is over {self.max_bytes:,} bytes (README: Limits)" if status == 413
+               else "Content-Length is not a number")
+        await ErrorResponse(error_body(msg, [{"loc": ["body"], "msg": msg}]), status_code=status)(scope, receive, send)
 
 
 def _error_items(exc: EudrError) -> list[dict[str, Any]]:
@@ -40,24 +95,28 @@ async def eudr_error(_: Request, exc: EudrError) -> JSONResponse:
     status = next((s for cls, s in STATUS_OF_ERROR if isinstance(exc, cls)), 500)
     detail = exc.detail if isinstance(exc, RequestInvalid) else str(exc)
     headers = {"WWW-Authenticate": exc.scheme} if isinstance(exc, AuthenticationFailed) else None
-    return JSONResponse(error_body(detail, _error_items(exc)), status_code=status, headers=headers)
+    return ErrorResponse(error_body(detail, _error_items(exc)), status_code=status, headers=headers)
 
 
 async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", "")} for e in exc.errors()]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return JSONResponse(error_body(f"body is not valid JSON: {errors[0]['msg']}", errors), status_code=400)
+        return ErrorResponse(error_body(f"body is not valid JSON: {errors[0]['msg']}", errors), status_code=400)
     summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3])
-    return JSONResponse(error_body(f"invalid request: {summary}", errors), status_code=400)
+    return ErrorResponse(error_body(f"invalid request: {summary}", errors), status_code=400)
 
 
 async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-    return JSONResponse(error_body(str(exc.detail), [{"loc": [], "msg": str(exc.detail)}]),
-                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    detail = str(exc.detail)
+    if exc.status_code == 400 and detail == PARSE_FAILURE:
+        detail = ("body is not valid JSON as this API reads it: nested more deeply than Python's parser allows, "
+                  "or a number of more than 4,300 digits")
+    return ErrorResponse(error_body(detail, [{"loc": ["body"] if exc.status_code == 400 else [], "msg": detail}]),
+                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body(f"internal error: {type(exc).__name__}", []), status_code=500)
+    return ErrorResponse(error_body(f"internal error: {type(exc).__name__}", []), status_code=500)
 
 
 def create_app(state: ServiceState | None = None) -> FastAPI:
@@ -79,4 +138,5 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)
+    app.add_middleware(BodyLimit)
     return app

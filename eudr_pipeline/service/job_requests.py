@@ -9,11 +9,13 @@ from typing import Any
 
 from eudr_pipeline.core.analysis import CHECK_TYPES
 from eudr_pipeline.core.intake import CONFIG_KEYS, check_commodity, effective_config, parse_date
-from eudr_pipeline.errors import IntakeError, RequestInvalid
+from eudr_pipeline.errors import IntakeError, RequestInvalid, shown
+from eudr_pipeline.service.limits import MAX_NOTES_CHARS, json_problems, text_problems
 from eudr_pipeline.service.plots import PlotStore
 from eudr_pipeline.service.schemas import CheckIn, MakeJobRequest
 
 MAX_PLOTS_PER_JOB = 10_000
+MAX_PLOT_ID_CHARS = 128  # the plot ids this service issues are 36-character UUIDs
 
 
 @dataclass
@@ -49,7 +51,7 @@ def _config_errors(cfg: dict[str, str] | None, loc: list) -> list[dict]:
             elif k == "commodity":
                 check_commodity(v, "config")
             else:
-                errors.append({"loc": loc + [k], "msg": f"unknown config key {k!r} (expected {', '.join(CONFIG_KEYS)})"})
+                errors.append({"loc": loc + [k], "msg": f"unknown config key {shown(k)} (expected {', '.join(CONFIG_KEYS)})"})
         except IntakeError as exc:
             errors.append({"loc": loc + [k], "msg": str(exc)})
     return errors
@@ -72,11 +74,11 @@ def _check_errors(c_i: int, check: CheckIn, plot_ids: set[str]) -> list[dict]:
     loc = ["body", "checks", c_i]
     errors = []
     if check.type not in CHECK_TYPES:
-        errors.append({"loc": loc + ["type"], "msg": f"unknown check type {check.type!r} (expected {', '.join(CHECK_TYPES)})"})
+        errors.append({"loc": loc + ["type"], "msg": f"unknown check type {shown(check.type)} (expected {', '.join(CHECK_TYPES)})"})
     errors += _config_errors(check.config, loc + ["config"])
     for pid, cfg in (check.per_plot or {}).items():
         if pid not in plot_ids:
-            errors.append({"loc": loc + ["per_plot", pid], "msg": f"per_plot names plot {pid}, which is not in plot_ids"})
+            errors.append({"loc": loc + ["per_plot", pid], "msg": f"per_plot names plot {shown(pid)}, which is not in plot_ids"})
         errors += _config_errors(cfg, loc + ["per_plot", pid])
     return errors
 
@@ -88,8 +90,23 @@ def _commodity_errors(request: JobRequest) -> list[dict]:
             if c["type"] == "eudr" and plot_config(c, request.plots[pid])["commodity"] is None]
 
 
+def _text_errors(body: MakeJobRequest) -> list[dict]:
+    """Texts over their limits or not valid UTF-8 (service/limits.py), before any lookup."""
+    errors = text_problems(body.job_name, ["body", "job_name"], "job")
+    errors += text_problems(body.notes, ["body", "notes"], "job", MAX_NOTES_CHARS)
+    errors += json_problems(body.additional_info or {}, ["body", "additional_info"], "job")
+    for k, pid in enumerate(body.plot_ids):
+        errors += text_problems(pid, ["body", "plot_ids", k], "job", MAX_PLOT_ID_CHARS)
+    for c_i, c in enumerate(body.checks or []):
+        errors += json_problems(c.model_dump(), ["body", "checks", c_i], "job")
+    return errors
+
+
 def validate_job_request(body: MakeJobRequest, username: str, plot_store: PlotStore) -> JobRequest:
     """The job ``body`` describes, or RequestInvalid listing every problem."""
+    text = _text_errors(body)
+    if text:
+        raise RequestInvalid(text, f"{len(text)} problem(s) in the job request; nothing was stored")
     owned = plot_store.get_many(username, list(dict.fromkeys(body.plot_ids)))
     errors = _plot_id_errors(body.plot_ids, owned)
     checks = body.checks or [CheckIn(type="eudr")]

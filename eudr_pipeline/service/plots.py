@@ -12,6 +12,14 @@ from eudr_pipeline.core.geometry import centroid_lonlat, geodesic_area_ha, parse
 from eudr_pipeline.core.intake import check_commodity, registered_harvest_dates
 from eudr_pipeline.errors import GeometryError, IntakeError, RequestInvalid
 from eudr_pipeline.service.database import fetch_page, plots
+from eudr_pipeline.service.limits import (
+    LONG_TEXT_FIELDS,
+    MAX_FEATURES_PER_REQUEST,
+    MAX_NAME_CHARS,
+    MAX_NOTES_CHARS,
+    json_problems,
+    text_problems,
+)
 from eudr_pipeline.service.timestamps import utcnow
 
 TEXT_FIELDS = ("plot_name", "country", "state", "notes")
@@ -27,8 +35,9 @@ def _property_errors(props: dict[str, Any], where: str, loc: list) -> list[dict]
         except IntakeError as exc:
             errors.append({"loc": loc + ["properties"] + ([key] if key else []), "msg": str(exc)})
     for k in TEXT_FIELDS:
-        if props.get(k) is not None and not isinstance(props[k], str):
-            errors.append({"loc": loc + ["properties", k], "msg": f"{where}: {k} must be a string"})
+        errors += text_problems(props.get(k), loc + ["properties", k], where,
+                                MAX_NOTES_CHARS if k in LONG_TEXT_FIELDS else MAX_NAME_CHARS)
+    errors += json_problems(props, loc + ["properties"], where)
     info = props.get("additional_info")
     if info is not None and (not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values())):
         errors.append({"loc": loc + ["properties", "additional_info"],
@@ -80,6 +89,10 @@ class PlotStore:
         every problem)."""
         if not features:
             raise RequestInvalid([{"loc": ["body", "features"], "msg": "the FeatureCollection has no features"}])
+        if len(features) > MAX_FEATURES_PER_REQUEST:
+            msg = (f"{len(features):,} features; at most {MAX_FEATURES_PER_REQUEST:,} a request "
+                   "(send larger sets in several requests)")
+            raise RequestInvalid([{"loc": ["body", "features"], "msg": msg}], msg)
         errors, rows = [], []
         for i, f in enumerate(features):
             errs, row = plot_row(i, f)

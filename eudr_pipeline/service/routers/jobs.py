@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from eudr_pipeline.errors import NotFound
+from eudr_pipeline.service.limits import MAX_OFFSET
 from eudr_pipeline.service.deps import CurrentUser, DryRun, StateDep
 from eudr_pipeline.service.dry_run import simulate
 from eudr_pipeline.service.job_requests import validate_job_request
@@ -50,7 +51,7 @@ def estimate_job(body: MakeJobRequest, state: StateDep, username: CurrentUser) -
 
 @router.get("/jobs", response_model=JobList, responses=ERRORS)
 def list_jobs(state: StateDep, username: CurrentUser, limit: Annotated[int, Query(ge=1, le=200)] = 20,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict:
     """The user's jobs, newest first."""
     total, rows = state.jobs.list_jobs(username, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "jobs": [state.job_response(j) for j in rows]}

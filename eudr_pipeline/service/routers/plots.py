@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from eudr_pipeline.errors import NotFound
+from eudr_pipeline.service.limits import MAX_OFFSET
 from eudr_pipeline.service.deps import CurrentUser, StateDep
 from eudr_pipeline.service.schemas import ERRORS, AnalysisRuns, FeatureCollectionIn, PlotList, PlotOut
 from eudr_pipeline.service.timestamps import iso
@@ -34,7 +35,7 @@ def make_plot(body: FeatureCollectionIn, state: StateDep, username: CurrentUser)
 
 @router.get("/plots", response_model=PlotList, responses=ERRORS)
 def list_plots(state: StateDep, username: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+               offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict:
     total, rows = state.plots.list(username, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "plots": [plot_out(p) for p in rows]}
 
