@@ -20,6 +20,7 @@ reads better, and the API maps the whole family to HTTP status codes in one plac
      +-- NotFound (LookupError)              no such object for this user: 404
      +-- AuthenticationFailed (PermissionError)  missing/bad credentials or token: 401
      +-- InsufficientTokens                  the job costs more than the free tokens: 402
+     +-- TooManyAttempts                     repeated failed logins: 429 with Retry-After
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ class AuthenticationFailed(EudrError, PermissionError):
     def __init__(self, detail: str, scheme: str = "Bearer") -> None:
         super().__init__(detail)
         self.scheme = scheme
+
+
+class TooManyAttempts(EudrError):
+    """Too many failed logins for a username or from an address: 429 with Retry-After."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many failed logins; try again in {max(1, round(retry_after_s))} s")
+        self.retry_after_s = retry_after_s
 
 
 class InsufficientTokens(EudrError):

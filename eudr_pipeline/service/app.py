@@ -4,6 +4,7 @@ become responses. Every error body is {"detail": ..., "errors": [{"loc": ..., "m
 from __future__ import annotations
 
 import json
+import math
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,14 +15,22 @@ from starlette.exceptions import HTTPException
 
 from eudr_pipeline import __version__
 from eudr_pipeline.config import Settings
-from eudr_pipeline.errors import AuthenticationFailed, EudrError, InsufficientTokens, NotFound, RequestInvalid
+from eudr_pipeline.errors import (
+    AuthenticationFailed,
+    EudrError,
+    InsufficientTokens,
+    NotFound,
+    RequestInvalid,
+    TooManyAttempts,
+)
 from eudr_pipeline.service.limits import MAX_BODY_BYTES
 from eudr_pipeline.service.routers import auth, jobs, plots, reports, results
 from eudr_pipeline.service.state import ServiceState
 
 # the error family -> HTTP status (errors.py); anything else unexpected is a 500
 STATUS_OF_ERROR: tuple[tuple[type[EudrError], int], ...] = (
-    (RequestInvalid, 400), (AuthenticationFailed, 401), (InsufficientTokens, 402), (NotFound, 404))
+    (RequestInvalid, 400), (AuthenticationFailed, 401), (InsufficientTokens, 402), (NotFound, 404),
+    (TooManyAttempts, 429))
 
 
 def error_body(detail: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,7 +95,7 @@ def _error_items(exc: EudrError) -> list[dict[str, Any]]:
         return exc.errors
     if isinstance(exc, InsufficientTokens):
         return [{"loc": ["body", "plot_ids"], "msg": str(exc)}]
-    if isinstance(exc, AuthenticationFailed):
+    if isinstance(exc, (AuthenticationFailed, TooManyAttempts)):
         return [{"loc": ["header", "Authorization"], "msg": str(exc)}]
     return [{"loc": ["path"], "msg": str(exc)}]
 
@@ -95,6 +104,8 @@ async def eudr_error(_: Request, exc: EudrError) -> JSONResponse:
     status = next((s for cls, s in STATUS_OF_ERROR if isinstance(exc, cls)), 500)
     detail = exc.detail if isinstance(exc, RequestInvalid) else str(exc)
     headers = {"WWW-Authenticate": exc.scheme} if isinstance(exc, AuthenticationFailed) else None
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return ErrorResponse(error_body(detail, _error_items(exc)), status_code=status, headers=headers)
 
 
@@ -122,6 +133,7 @@ async def internal_error(_: Request, exc: Exception) -> JSONResponse:
 def create_app(state: ServiceState | None = None) -> FastAPI:
     """The API over ``state`` (default: built from the environment's settings)."""
     state = state or ServiceState(Settings.from_env())
+    state.check_jwt_secret()  # refuse to start with a weak secret
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

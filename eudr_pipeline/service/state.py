@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from eudr_pipeline.config import Settings
+from eudr_pipeline.errors import SettingsError
 from eudr_pipeline.files import create_secret_file
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.database import engine_for
@@ -19,6 +20,10 @@ from eudr_pipeline.service.job_response import job_response
 from eudr_pipeline.service.job_store import JobStore
 from eudr_pipeline.service.ledger import TokenLedger
 from eudr_pipeline.service.plots import PlotStore
+from eudr_pipeline.service.throttle import LoginThrottle
+
+MIN_JWT_SECRET_CHARS = 32  # HS256: at least 256 bits of key
+WEAK_SECRETS = {"secret", "changeme", "change-me", "jwt-secret", "password", "test", "demo"}
 
 
 @dataclass
@@ -45,6 +50,10 @@ class ServiceState:
     def jobs(self) -> JobStore:
         return JobStore(self.engine)
 
+    @cached_property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle()
+
     @property
     def results_dir(self) -> Path:
         return self.settings.results_dir()
@@ -55,6 +64,16 @@ class ServiceState:
         plots_by_id = self.plots.get_many(job["username"], [r["plot_id"] for r in rows])
         results = {r["plot_id"]: r for r in self.jobs.latest_results(job["job_id"])}
         return job_response(job, rows, plots_by_id, results, self.settings.base_url())
+
+    def check_jwt_secret(self) -> None:
+        """SettingsError when EUDR_JWT_SECRET is set shorter than MIN_JWT_SECRET_CHARS
+        characters, or is a known placeholder: the API does not start with it."""
+        secret = self.settings.jwt_secret
+        if secret and (len(secret) < MIN_JWT_SECRET_CHARS or secret.lower() in WEAK_SECRETS):
+            raise SettingsError(f"EUDR_JWT_SECRET is {'a placeholder' if secret.lower() in WEAK_SECRETS else 'too short'}: "
+                                f"give at least {MIN_JWT_SECRET_CHARS} random characters "
+                                "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), or unset it "
+                                "to use the random secret kept in the data folder")
 
     def jwt_secret(self) -> str:
         """EUDR_JWT_SECRET, else a random secret kept (mode 600) in the data folder so that
