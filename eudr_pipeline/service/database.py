@@ -54,6 +54,7 @@ plots = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+sa.Index("ix_plots_username_created", plots.c.username, plots.c.created_at.desc(), plots.c.plot_id)  # migration 0002
 
 jobs = sa.Table(
     "jobs", metadata,
@@ -73,6 +74,7 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("layer_versions", sa.JSON),                 # {layer: version} of the latest analysis
 )
+sa.Index("ix_jobs_username_created", jobs.c.username, jobs.c.created_at.desc(), jobs.c.job_id)  # migration 0002
 
 job_plots = sa.Table(
     "job_plots", metadata,
