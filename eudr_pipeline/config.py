@@ -44,6 +44,9 @@ class Settings:
     dagster_port: int = 3000
     public_url: str = ""
     """Base URL of image links in responses; default http://{api_host}:{api_port}."""
+    max_concurrent_runs: int = 0
+    """Runs in progress at once in the local deployment's Dagster instance (queued beyond);
+    0: every run launched at once (DefaultRunCoordinator)."""
     max_run_attempts: int = 3
     """Runs launched for one job before it ends `incomplete`."""
     layer_schedule_cron: str = "0 3 * * *"

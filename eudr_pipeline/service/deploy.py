@@ -19,14 +19,10 @@ from eudr_pipeline.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE_YAML = """\
-# Written by eudr: the local Dagster instance of this deployment.
+# Written by eudr: the local Dagster instance of this deployment (EUDR_MAX_CONCURRENT_RUNS).
 telemetry:
   enabled: false
-# Runs are launched by the sensor as soon as it requests them (no queue polling delay);
-# a production profile with many concurrent jobs uses QueuedRunCoordinator with limits.
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: DefaultRunCoordinator
+{run_coordinator}
 run_monitoring:
   enabled: true
   start_timeout_seconds: 180
@@ -43,13 +39,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+IMMEDIATE_RUNS = """\
+# Runs are launched by the sensor as soon as it requests them (no queue polling delay).
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: DefaultRunCoordinator"""
+QUEUED_RUNS = """\
+# Runs wait in Dagster's run queue; at most {limit} run at once (EUDR_MAX_CONCURRENT_RUNS).
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: {limit}
+    dequeue_interval_seconds: 1"""
+
+
+def instance_yaml(settings: Settings) -> str:
+    """The deployment's dagster.yaml: runs launched at once, or queued with a limit."""
+    limit = settings.max_concurrent_runs
+    return INSTANCE_YAML.format(run_coordinator=QUEUED_RUNS.format(limit=limit) if limit > 0 else IMMEDIATE_RUNS)
+
+
 def dagster_home(settings: Settings) -> Path:
     """The deployment's DAGSTER_HOME, its storage created here once: the daemon, the
-    webserver and run workers starting together would otherwise race to create it."""
+    webserver and run workers starting together would otherwise race to create it. The
+    dagster.yaml follows the settings at every start."""
     home = (settings.data_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    fresh = not (home / "dagster.yaml").exists()
+    wanted = instance_yaml(settings)
+    if fresh or (home / "dagster.yaml").read_text() != wanted:
+        from eudr_pipeline.files import write_atomic
+
+        write_atomic(home / "dagster.yaml", wanted.encode())
+    if fresh:
         from dagster import DagsterInstance
 
         DagsterInstance.from_config(str(home)).dispose()

@@ -67,11 +67,18 @@ class JobStore:
 
     def latest_results(self, job_id: str) -> list[dict[str, Any]]:
         """The newest analysis of each plot of the job (any order)."""
+        return self.latest_results_of([job_id]).get(job_id, [])
+
+    def latest_results_of(self, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The newest analysis of each plot of each job, by job, in one query."""
         with self.engine.connect() as con:
             last = sa.select(sa.func.max(analysis_runs.c.id).label("id")).where(
-                analysis_runs.c.job_id == job_id).group_by(analysis_runs.c.plot_id).subquery()
+                analysis_runs.c.job_id.in_(job_ids)).group_by(analysis_runs.c.job_id, analysis_runs.c.plot_id).subquery()
             rows = con.execute(sa.select(analysis_runs).where(analysis_runs.c.id.in_(sa.select(last.c.id)))).mappings().all()
-        return [dict(r) for r in rows]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault(r["job_id"], []).append(dict(r))
+        return out
 
     def job_for(self, username: str, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as con:
@@ -86,9 +93,16 @@ class JobStore:
     def job_plot_rows(self, job_id: str) -> list[dict[str, Any]]:
         """The job's plots in submission order: position, plot_id, feature, effective
         checks, tokens_cost, status, error, failure_type, started_at, finished_at."""
+        return self.job_plot_rows_of([job_id]).get(job_id, [])
+
+    def job_plot_rows_of(self, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """job_plot_rows of several jobs, by job, in one query."""
+        out: dict[str, list[dict[str, Any]]] = {j: [] for j in job_ids}
         with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(sa.select(job_plots).where(job_plots.c.job_id == job_id)
-                                                 .order_by(job_plots.c.position)).mappings()]
+            for r in con.execute(sa.select(job_plots).where(job_plots.c.job_id.in_(job_ids))
+                                 .order_by(job_plots.c.job_id, job_plots.c.position)).mappings():
+                out[r["job_id"]].append(dict(r))
+        return out
 
     def pending_jobs(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as con:

@@ -60,10 +60,19 @@ class ServiceState:
 
     def job_response(self, job: dict) -> dict:
         """The response object of ``job`` from its rows, plots and latest results."""
-        rows = self.jobs.job_plot_rows(job["job_id"])
-        plots_by_id = self.plots.get_many(job["username"], [r["plot_id"] for r in rows])
-        results = {r["plot_id"]: r for r in self.jobs.latest_results(job["job_id"])}
-        return job_response(job, rows, plots_by_id, results, self.settings.base_url())
+        return self.job_responses([job])[0]
+
+    def job_responses(self, jobs: list[dict]) -> list[dict]:
+        """The response objects of several jobs of one user, in three queries whatever
+        their number (a page of GET /jobs)."""
+        if not jobs:
+            return []
+        ids = [j["job_id"] for j in jobs]
+        rows = self.jobs.job_plot_rows_of(ids)
+        results = self.jobs.latest_results_of(ids)
+        plots_by_id = self.plots.get_many(jobs[0]["username"], list({r["plot_id"] for rs in rows.values() for r in rs}))
+        return [job_response(j, rows[j["job_id"]], plots_by_id, {r["plot_id"]: r for r in results.get(j["job_id"], [])},
+                             self.settings.base_url()) for j in jobs]
 
     def check_jwt_secret(self) -> None:
         """SettingsError when EUDR_JWT_SECRET is set shorter than MIN_JWT_SECRET_CHARS

@@ -54,7 +54,7 @@ def list_jobs(state: StateDep, username: CurrentUser, limit: Annotated[int, Quer
               offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict:
     """The user's jobs, newest first."""
     total, rows = state.jobs.list_jobs(username, limit, offset)
-    return {"total": total, "limit": limit, "offset": offset, "jobs": [state.job_response(j) for j in rows]}
+    return {"total": total, "limit": limit, "offset": offset, "jobs": state.job_responses(rows)}
 
 
 @router.get("/jobs/{job_id}", response_model=JobResponse, responses=ERRORS)
