@@ -23,10 +23,16 @@ INSTANCE_YAML = """\
 telemetry:
   enabled: false
 {run_coordinator}
+# DefaultRunLauncher with a run worker health check (eudr_pipeline/defs/launcher.py): run
+# monitoring marks the run of a worker that died failed, and the job sensor retries it.
+run_launcher:
+  module: eudr_pipeline.defs.launcher
+  class: LocalRunLauncher
 run_monitoring:
   enabled: true
+  max_resume_run_attempts: 0
   start_timeout_seconds: 180
-  poll_interval_seconds: 10
+  poll_interval_seconds: 5
 sensors:
   use_threads: true
   num_workers: 2

@@ -16,6 +16,7 @@ import shapely
 from eudr_pipeline.core.analysis import PlotRequest, PlotResult, analyze_plots
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+from eudr_pipeline.defs.launcher import record_run_worker
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_geoparquet
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
@@ -45,6 +46,7 @@ def write_results(path: Path, requests: list[PlotRequest], results: list[PlotRes
 )
 def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResource, layer_store: LayerStoreResource,
                  analysis_options: AnalysisOptionsResource) -> dg.MaterializeResult:
+    record_run_worker(context)  # for the run worker health check (defs/launcher.py)
     job_id = context.partition_key
     state = service.state()
     jobs = state.jobs
@@ -101,6 +103,7 @@ def failure_type(result: PlotResult, request) -> str | None:
 )
 def job_images(context: dg.AssetExecutionContext, service: ServiceStateResource,
                layer_store: LayerStoreResource) -> dg.MaterializeResult:
+    record_run_worker(context)  # for the run worker health check (defs/launcher.py)
     state = service.state()
     job = state.jobs.job(context.partition_key)
     counts = render_job_maps(state, layer_store.store(), job)

@@ -9,6 +9,7 @@ import dagster as dg
 from eudr_pipeline.defs.analysis.assets import job_images
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
+from eudr_pipeline.defs.launcher import record_run_worker
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_atomic
 from eudr_pipeline.service.jobs import finish_job
@@ -32,6 +33,7 @@ def risk_metadata(resp: dict, images_dir) -> dict:
     description="The job's response object (reference make_job schema): tokens settled, final status set.",
 )
 def job_responses(context: dg.AssetExecutionContext, service: ServiceStateResource) -> dg.MaterializeResult:
+    record_run_worker(context)  # for the run worker health check (defs/launcher.py)
     job_id = context.partition_key
     state = service.state()
     tokens = finish_job(state, job_id)
@@ -60,6 +62,7 @@ class JobReportConfig(dg.Config):
 )
 def job_reports(context: dg.AssetExecutionContext, config: JobReportConfig, service: ServiceStateResource,
                 analysis_options: AnalysisOptionsResource, layer_store: LayerStoreResource) -> dg.MaterializeResult:
+    record_run_worker(context)  # for the run worker health check (defs/launcher.py)
     state = service.state()
     job = state.jobs.job(context.partition_key)
     resp = orjson.loads((state.results_dir / job["job_id"] / "response.json").read_bytes())  # job_responses' output

@@ -1,0 +1,53 @@
+"""The local deployment's run launcher: Dagster's DefaultRunLauncher (runs in processes of
+the code server) plus a run worker health check, so that Dagster's own run monitoring
+notices a run worker that died without a word (kill -9, the OOM killer) and marks its run
+failed; the job sensor then launches the next attempt, or ends the job incomplete with
+its tokens refunded. DefaultRunLauncher has no health check of its own: such a run stayed
+STARTED for ever.
+
+Each job asset records its process (``eudr/worker_pid``, ``eudr/worker_host``) as run
+tags when it starts (``record_run_worker``); the check asks whether that process is still
+alive. A run worker on another host, or one that has not recorded itself yet, is not
+judged (RUNNING: run monitoring's start timeout covers a worker that never starts)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import dagster as dg
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus  # not exported by dagster's public API
+
+PID_TAG, HOST_TAG = "eudr/worker_pid", "eudr/worker_host"
+
+
+def record_run_worker(context: dg.AssetExecutionContext) -> None:
+    """Tag the run with this process, for LocalRunLauncher.check_run_worker_health."""
+    tags = context.run.tags
+    if tags.get(PID_TAG) != str(os.getpid()):
+        context.instance.add_run_tags(context.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not reaped, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class LocalRunLauncher(dg.DefaultRunLauncher):
+    """DefaultRunLauncher with a run worker health check (module docstring)."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run) -> CheckRunHealthResult:
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if not pid or host != socket.gethostname():
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not recorded here: not judged")
+        if process_alive(int(pid)):
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone")
