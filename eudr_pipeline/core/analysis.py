@@ -22,12 +22,11 @@ from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
 from eudr_pipeline.core.geometry import geodesic_areas_ha
 from eudr_pipeline.core.grid import Grid
 from eudr_pipeline.core.imagery import Imagery
-from eudr_pipeline.core.indicators import Batch, Indicator, compute_indicators, sample_cells
+from eudr_pipeline.core.indicators import FIRST_YEAR, Batch, Indicator, compute_indicators, sample_cells
 from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.core.risk import CommodityRules, RiskRule, assess_commodity_risk, assess_risk
 
-FIRST_YEAR = 2021  # first year after the EUDR cut-off (2020-12-31)
 CHECK_TYPES = ("eudr", "protected-area", "indigenous-land")
 COMMODITIES = ("wood", "soy", "cocoa", "coffee", "palm_oil", "beef", "rubber")
 
@@ -169,14 +168,16 @@ def _degradation_ha(ct: CoverageCells, deg: RasterLayer, end_years: np.ndarray, 
     return np.where(covered, _sum(ct.owner, wt * degraded, n) / 1e4, np.nan)
 
 
-def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, opts: AnalysisOptions) -> RasterMetrics:
+def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, opts: AnalysisOptions,
+                   cache: dict[tuple, CoverageCells] | None = None) -> RasterMetrics:
     """Raster sums for plots ``geoms`` ((Multi)Polygons, lon/lat) whose analysis ends in
-    ``end_years``. Loss years run from 2021 to layers.loss_last_year."""
+    ``end_years``. Loss years run from 2021 to layers.loss_last_year. ``cache``: the
+    batch's coverage cells by grid, shared with its indicators (computed once a grid)."""
     n = len(geoms)
     gfc, loss = layers.forest_2020, layers.loss_year
     assert gfc is not None and loss is not None
     n_years = max(layers.loss_last_year - FIRST_YEAR + 1, 0)
-    cache: dict[tuple, CoverageCells] = {}
+    cache = {} if cache is None else cache
 
     def cells_on(grid: Grid) -> CoverageCells:
         key = (grid.x0, grid.y0, grid.dx, grid.dy)
@@ -309,8 +310,8 @@ def apply_commodity_rules(a: dict[str, Any], rules: CommodityRules) -> None:
     a.update({"risk_level": level, "risk_reason": reason, "risk_assessment": assessment})
 
 
-def batch_indicators(layers: LayerSet, geoms: np.ndarray, areas: np.ndarray,
-                     ends: list[dt.date]) -> list[dict[str, dict]] | None:
+def batch_indicators(layers: LayerSet, geoms: np.ndarray, areas: np.ndarray, ends: list[dt.date],
+                     cells: dict[tuple, CoverageCells] | None = None) -> list[dict[str, dict]] | None:
     """The registry indicators (core/indicators.py) of a batch of plots; None when the
     layer set has no dataset any indicator reads."""
     wanted = [i for i in layers.indicators if (i.raster_key in layers.extra_rasters if i.kind != "overlap"
@@ -319,7 +320,7 @@ def batch_indicators(layers: LayerSet, geoms: np.ndarray, areas: np.ndarray,
         return None
     national = any(i.countries for i in wanted) and layers.country_of is not None
     countries = layers.country_of(list(geoms)) if national else [None] * len(geoms)
-    batch = Batch(geoms, areas, ends, countries, {})
+    batch = Batch(geoms, areas, ends, countries, {} if cells is None else cells)
     return compute_indicators(tuple(wanted), batch, layers.extra_rasters, layers.extra_vectors, layers.forest_2020)
 
 
@@ -355,13 +356,13 @@ def analyze_plots(
         geoms = np.array([requests[i].geometry for i in idx], dtype=object)
         areas = geodesic_areas_ha(geoms)
         eudr_mask = np.array(["eudr" in requests[i].checks for i in idx])
-        metrics = None
+        metrics, cells = None, {}  # coverage cells by grid, computed once for the metrics and the indicators
         if eudr_mask.any():
             end_years = np.array([requests[i].analysis_end.year for i in idx], dtype=np.int64)
-            metrics = raster_metrics(geoms, end_years, layers, opts)
+            metrics = raster_metrics(geoms, end_years, layers, opts, cells)
         pa = overlaps(geoms, layers.protected_areas)
         il = overlaps(geoms, layers.indigenous_lands)
-        extra = batch_indicators(layers, geoms, areas, [requests[i].analysis_end for i in idx])
+        extra = batch_indicators(layers, geoms, areas, [requests[i].analysis_end for i in idx], cells)
         for k, i in enumerate(idx):
             results[i] = _assemble(requests[i], float(areas[k]), metrics, k, pa[k], il[k], layers, opts, sources, version)
             if extra is not None and results[i].analysis is not None:

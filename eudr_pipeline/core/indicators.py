@@ -28,9 +28,10 @@ from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
 from eudr_pipeline.core.grid import Grid
 from eudr_pipeline.core.overlaps import VectorLayer, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
+from eudr_pipeline.core.risk import CUTOFF_DATE
 
-CUTOFF = dt.date(2020, 12, 31)
-FIRST_YEAR = CUTOFF.year + 1
+CUTOFF = dt.date.fromisoformat(CUTOFF_DATE)
+FIRST_YEAR = CUTOFF.year + 1  # the first year after the EUDR cut-off
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 
 from eudr_pipeline.core.analysis import FIRST_YEAR, LayerSet
 from eudr_pipeline.core.imagery import Scene, read_rgb
+from eudr_pipeline.core.indicators import CUTOFF
 from eudr_pipeline.core.overlaps import VectorLayer
 
 RGB = tuple[int, int, int]
@@ -51,7 +52,7 @@ TEXT: RGB = (33, 33, 33)
 MUTED: RGB = (100, 100, 100)
 RISK_COLOURS: dict[str, RGB] = {"High": (213, 94, 0), "Medium": (230, 159, 0), "Low": (0, 114, 178)}
 FAILED: RGB = (150, 150, 150)
-BASELINE = dt.date(2020, 12, 31)  # the EUDR cut-off: the left panel shows the land as of this day
+BASELINE = CUTOFF  # the EUDR cut-off: the left panel shows the land as of this day
 
 
 @dataclass

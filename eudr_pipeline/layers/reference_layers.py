@@ -83,9 +83,10 @@ def band(layer: str, name: str) -> RasterBand:
 
 
 def extra_bands(layer: str) -> tuple[RasterBand, ...]:
-    """The bands of ``layer`` that only indicators read (not the seed's fields)."""
-    seed = {"forest_2020", "lossyear", "treecover2000", "degradation_year"}
-    return tuple(b for b in RASTER_LAYERS.get(layer, ()) if not (layer in BUILTIN_RASTERS and b.name in seed))
+    """The bands of ``layer`` an indicator of the registry reads (opened beside the ones
+    the seed's fields read, which the LayerSet names)."""
+    read = {i.band for i in INDICATORS if i.dataset == layer}
+    return tuple(b for b in RASTER_LAYERS.get(layer, ()) if b.name in read)
 
 
 use_registry(load_registry())

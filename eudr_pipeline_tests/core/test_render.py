@@ -18,7 +18,6 @@ from PIL import Image
 
 from eudr_pipeline.core.analysis import analyze_plots
 from eudr_pipeline.core.intake import request_from_feature
-from eudr_pipeline.core.imagery import read_rgb
 from eudr_pipeline.core.render import (BASELINE, CLASS_OPACITY, FOREST, LAND, LOSS_YEARS, OUTLINE, PALETTE, Frame,
                                        PlotMap, class_index, locator_bounds, loss_colour, map_panel, render_overview,
                                        render_plot_map, render_thumbnail)
@@ -133,24 +132,6 @@ def test_panels_show_the_imagery_of_their_date_under_translucent_classes(demo):
     assert loss.sum() > 1000 and (np.abs(panel[loss].astype(int) - loss_colour(2022)).max(axis=1) < 40).all()
     before = np.asarray(map_panel(plot, layers, frame, None, decorations=False, scene=baseline))
     assert np.abs(before[loss].astype(int) - panel[loss].astype(int)).sum(axis=1).mean() > 60
-
-
-def test_a_scene_in_another_crs_is_warped_to_the_same_place(demo, tmp_path):
-    _, layers, _ = demo
-    scene = layers.imagery.scenes[-1]
-    bounds = (-5.2990, 6.8050, -5.2650, 6.8350)
-    mercator = tmp_path / "2024-10-20_3857.tif"
-    from rasterio.warp import calculate_default_transform, reproject
-    with rasterio.open(scene.path) as src:
-        transform, w, h = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
-        with rasterio.open(mercator, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8",
-                           crs="EPSG:3857", transform=transform) as dst:
-            for k in (1, 2, 3):
-                reproject(rasterio.band(src, k), rasterio.band(dst, k), resampling=rasterio.enums.Resampling.nearest)
-    direct = read_rgb(scene, bounds, 200, 200).astype(int)
-    warped = read_rgb(dataclasses.replace(scene, path=str(mercator)), bounds, 200, 200).astype(int)
-    assert (direct[..., 3] == 255).all() and (warped[..., 3] == 255).all()
-    assert np.median(np.abs(direct - warped)) <= 4  # two resamplings of a textured image
 
 
 def test_the_locator_shows_the_country_and_its_neighbours(demo):
