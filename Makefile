@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-postgres.sh
+	scripts/ensure-redis.sh
 	scripts/ensure-system-packages.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Sequence
 from eudr_pipeline.config import Settings
 from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
 from eudr_pipeline.core.intake import parse_date, request_from_feature
-from eudr_pipeline.errors import EudrError, PlotsFileError
+from eudr_pipeline.errors import EudrError, PlotsFileError, SettingsError
 from eudr_pipeline.files import write_atomic
 from eudr_pipeline.layers.source_directory import open_layer_set
 
@@ -219,9 +220,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.service.state import ServiceState
 
     upgrade_job_database(settings)
-    uvicorn.run(create_app(ServiceState(settings)), host=args.host or settings.api_host,
-                port=args.port or settings.api_port, log_level="warning")
+    state = ServiceState(settings)
+    state.check_jwt_secret()
+    state.jwt_secret()  # created once here, before the worker processes read it
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    workers = args.workers or settings.api_workers
+    if workers > 1:  # each worker process builds its app from the environment (the same settings)
+        uvicorn.run("eudr_pipeline.service.app:app_from_environment", factory=True, workers=workers, host=host,
+                    port=port, log_level="warning")
+    else:
+        uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
     return 0
+
+
+def cmd_celery_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """A Celery worker executing Dagster runs from the broker (replaces this process: the
+    service manager or the deployment stops it with a signal, as any Celery worker)."""
+    from eudr_pipeline.service.deploy import production_profile
+
+    if not production_profile(settings):
+        raise SettingsError("a Celery worker needs the production profile: set EUDR_DAGSTER_POSTGRES_URL and "
+                            "EUDR_CELERY_BROKER_URL (README, Production profile)")
+    argv = [sys.executable, "-m", "celery", "-A", "eudr_pipeline.defs.celery_worker", "worker",
+            "-Q", "dagster", "-n", f"{args.name}@%h", "--concurrency", str(args.concurrency),
+            "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    os.execv(sys.executable, argv)
 
 
 def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +267,7 @@ def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
         dep.ingest_layers()
         dep.start_api(quiet=False)
         dep.start_daemon()
+        dep.start_celery_workers(quiet=False)
         dep.start_webserver()
         print(f"API:     http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
         print(f"Dagster: http://127.0.0.1:{settings.dagster_port}")
@@ -288,7 +312,7 @@ def cmd_layers_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     sources = args.sources or settings.resolved_layer_sources()
     code = 0
-    for o in ingest_new_versions(sources, LayerStore(settings.layer_store_dir()), args.layer or ALL_LAYERS):
+    for o in ingest_new_versions(sources, LayerStore.from_settings(settings), args.layer or ALL_LAYERS):
         if o.version is None:
             print(f"{o.layer:<12} no version in {sources}")
         elif o.already_stored:
@@ -305,7 +329,7 @@ def cmd_layers_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_layers_list(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.layers.store import LayerStore
 
-    store = LayerStore(settings.layer_store_dir())
+    store = LayerStore.from_settings(settings)
     current = {k: v.version for k, v in store.current_versions().items()}
     print(f"{'layer':<12} {'version':<12} {'status':<9} {'in use':<6} {'tiles/rows':>10}  ingested_at")
     for v in store.catalogue.versions():
@@ -406,9 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run the API alone")
     sv.add_argument("--host", help="default: EUDR_API_HOST (127.0.0.1)")
     sv.add_argument("--port", type=int, help="default: EUDR_API_PORT (8000)")
+    sv.add_argument("--workers", type=int, help="server processes (default: EUDR_API_WORKERS, 2)")
     sv.set_defaults(func=cmd_serve)
     sa_ = sub.add_parser("serve-all", help="API + Dagster webserver + daemon (make serve)")
     sa_.set_defaults(func=cmd_serve_all)
+    cw = sub.add_parser("celery-worker", help="a Celery run worker of the production profile (dagster-celery)")
+    cw.add_argument("--name", default="eudr", help="worker node name, made unique per host as NAME@host (default eudr)")
+    cw.add_argument("--concurrency", type=int, default=1, help="runs executed at once by this worker (default 1)")
+    cw.set_defaults(func=cmd_celery_worker)
     us = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
     ua = us.add_parser("add", help="create a user, or top up an existing one")
     ua.add_argument("name")
@@ -457,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         settings.apply_registry()
+        settings.apply_object_store_env()  # GDAL's /vsis3/ on the server of AWS_ENDPOINT_URL
         return args.func(args, settings)
     except EudrError as exc:
         return _fail(str(exc))

@@ -41,6 +41,9 @@ class Settings:
     """HS256 secret of the API's tokens; default: a random one kept in EUDR_DATA_DIR."""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = 2
+    """API server processes (`eudr serve`) answering on one port: a request's CPU work
+    (intake, a dry run) then never holds up reads in another process."""
     dagster_port: int = 3000
     public_url: str = ""
     """Base URL of image links in responses; default http://{api_host}:{api_port}."""
@@ -61,6 +64,20 @@ class Settings:
     datasets_file: str = ""
     """An operator's dataset registry (TOML, the form of layers/datasets.toml): its datasets
     replace or add to the shipped ones. Read where the settings are read."""
+    object_store: str = ""
+    """Where job results and the layer store live: empty, under EUDR_DATA_DIR; or
+    s3://bucket/prefix on S3 or an S3-compatible server (credentials, region and endpoint
+    from the standard AWS_* variables, e.g. AWS_ENDPOINT_URL). EUDR_DATA_DIR then holds
+    only a working copy (cache) of what this process reads and writes."""
+    dagster_postgres_url: str = ""
+    """The Dagster instance's storage (runs, event log, schedules) on PostgreSQL
+    (postgresql://user:password@host:port/db); default: SQLite files under DAGSTER_HOME."""
+    celery_broker_url: str = ""
+    """When set (redis://host:port/0 or amqp://...), each run is a Celery task executed by
+    a Celery worker (`eudr celery-worker`, dagster-celery's run launcher): the production
+    profile, with dagster_postgres_url."""
+    celery_workers: int = 2
+    """Celery worker processes `eudr serve-all` starts when EUDR_CELERY_BROKER_URL is set."""
 
     def apply_registry(self) -> None:
         """Make the shipped registry plus ``datasets_file`` the one every module reads."""
@@ -94,6 +111,30 @@ class Settings:
     def results_dir(self) -> Path:
         """Job results: $EUDR_DATA_DIR/results/<job_id>/ (GeoParquet per run, images, response)."""
         return self.data_dir / "results"
+
+    def layer_store_uri(self) -> str:
+        """The layer store's root (object_store.py): <EUDR_OBJECT_STORE>/layers, else the
+        folder layer_store_dir()."""
+        return f"{self.object_store.rstrip('/')}/layers" if self.object_store else str(self.layer_store_dir())
+
+    def layer_store_cache_dir(self) -> Path:
+        """This process's working copies of an object-stored layer store (its catalogue;
+        ingestion's staging): $EUDR_DATA_DIR/cache/layers. Layer files are read in place."""
+        return self.data_dir / "cache" / "layers"
+
+    def results_uri(self) -> str:
+        """Job results' root (object_store.py): <EUDR_OBJECT_STORE>/results, else the folder
+        results_dir(), which is also the working copy of object-stored results."""
+        return f"{self.object_store.rstrip('/')}/results" if self.object_store else str(self.results_dir())
+
+    def apply_object_store_env(self) -> None:
+        """Point GDAL's /vsis3/ at the S3-compatible server of AWS_ENDPOINT_URL (which
+        botocore and s3fs read themselves): AWS_S3_ENDPOINT, AWS_HTTPS, AWS_VIRTUAL_HOSTING
+        derived into the environment where not set (object_store.gdal_s3_env), so rasterio
+        opens /vsis3/bucket/key on the same server. Applied where the settings are read."""
+        from eudr_pipeline.object_store import gdal_s3_env
+
+        os.environ.update(gdal_s3_env(os.environ))
 
     def base_url(self) -> str:
         """Where the API answers: the base of image URLs in responses."""

@@ -27,10 +27,11 @@ def build_resources(settings: Settings) -> dict:
 
     return {
         "layer_store": LayerStoreResource(sources=from_environment("EUDR_LAYER_SOURCES", settings.resolved_layer_sources()),
-                                          store_dir=str(settings.layer_store_dir())),
+                                          store_dir=settings.layer_store_uri(),
+                                          cache_dir=str(settings.layer_store_cache_dir())),
         "service": ServiceStateResource(data_dir=str(settings.data_dir),
                                         database_url=from_environment("EUDR_DATABASE_URL", settings.resolved_database_url()),
-                                        public_url=settings.base_url()),
+                                        public_url=settings.base_url(), object_store=settings.object_store),
         "analysis_options": AnalysisOptionsResource.from_settings(settings),
     }
 
@@ -54,4 +55,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 def defs() -> dg.Definitions:
     settings = Settings.from_env()
     settings.apply_registry()  # before the domains build their assets from the layers it declares
+    settings.apply_object_store_env()  # GDAL's /vsis3/ on the server of AWS_ENDPOINT_URL
     return build_definitions(settings)

@@ -16,6 +16,8 @@ reads better, and the API maps the whole family to HTTP status codes in one plac
      |    +-- IngestError                    a layer version that cannot be ingested
  |    +-- FetchError                     a layer download that cannot be planned (area, dataset, publisher)
      +-- CatalogueBusy (TimeoutError)        the DuckDB catalogue stayed locked
+     +-- ObjectStoreError (OSError)          the results/layer object store failed (URI, network, access)
+     |    +-- ObjectNotFound (FileNotFoundError)  no object under that key
      +-- RequestInvalid (ValueError)         a request body with problems: 400
      +-- NotFound (LookupError)              no such object for this user: 404
      +-- AuthenticationFailed (PermissionError)  missing/bad credentials or token: 401
@@ -79,6 +81,15 @@ class FetchError(LayerSourceError):
 
 class CatalogueBusy(EudrError, TimeoutError):
     """Another process kept the layer catalogue file locked for longer than the wait."""
+
+
+class ObjectStoreError(EudrError, OSError):
+    """The object store of results and layers (object_store.py) cannot be used or failed:
+    an unsupported URI, a network or permission error; the message names the URI."""
+
+
+class ObjectNotFound(ObjectStoreError, FileNotFoundError):
+    """No object under that key in the object store; the message names its URI."""
 
 
 class RequestInvalid(EudrError, ValueError):

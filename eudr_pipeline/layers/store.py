@@ -8,9 +8,15 @@ LayerSet the analysis reads from it.
     <store>/<layer>/<version>/<layer>.parquet       GeoParquet 1.1 with a bbox covering column
     <store>/imagery/<version>/scenes/<date>.tif     COG of an RGB scene (optional layer)
 
-A version is written into a temporary folder and renamed into place when complete, so a
-crash never leaves a half-written version behind; the catalogue row is written last.
-Rasters are converted and scanned block by block (bounded memory whatever the tile size)."""
+``<store>`` is the root of an object store (object_store.py): a folder, or
+s3://bucket/prefix on S3 or an S3-compatible server (EUDR_OBJECT_STORE). A version is
+built in a local staging folder (GDAL writes COGs locally) and published when complete:
+renamed into place in a folder, every file uploaded to S3; the catalogue row, naming the
+version's URI (``store_path``), is written last, so a crash never leaves a catalogued
+half-written version. Readers open rasters where they are (GDAL, by window: /vsis3/ on
+S3), tiles.json and GeoParquet through fsspec (row groups outside the bbox skipped); the
+catalogue is a DuckDB file kept as an object (catalogue.py). Rasters are converted and
+scanned block by block (bounded memory whatever the tile size)."""
 
 from __future__ import annotations
 
@@ -18,9 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -34,7 +39,7 @@ from eudr_pipeline.core.overlaps import VectorLayer
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import IngestError, LayerSourceError, RasterLayerError
 from eudr_pipeline.files import write_geoparquet
-from eudr_pipeline.layers.catalogue import Catalogue, LayerVersion
+from eudr_pipeline.layers.catalogue import Catalogue, LayerVersion, newest_accepted
 from eudr_pipeline.layers.reference_layers import (
     ALL_LAYERS,
     ATTRIBUTIONS,
@@ -53,6 +58,10 @@ from eudr_pipeline.layers.countries import country_of
 from eudr_pipeline.layers.remote import files_in, gdal_path
 from eudr_pipeline.layers.source_directory import as_source, current_version, loss_last_year
 from eudr_pipeline.layers.vectors import read_layer_polygons
+from eudr_pipeline.object_store import ObjectStore, key_join
+
+if TYPE_CHECKING:
+    from eudr_pipeline.config import Settings
 
 GDAL_CACHE_MB = 128  # GDAL's default is 5 % of RAM (1.2 GB here): bound it for ingestion
 
@@ -213,13 +222,23 @@ def _scene_header(path: str) -> tuple[list[str], tuple[float, float, float, floa
 
 
 class LayerStore:
-    """The versioned store under ``root`` and its catalogue."""
+    """The versioned store at ``root`` (a folder, or s3://bucket/prefix) and its catalogue;
+    ``cache_dir``: this process's working copies for an s3:// root (object_store.py)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.catalogue = Catalogue(self.root / "catalogue.duckdb")
+    def __init__(self, root: str | Path, cache_dir: Path | None = None) -> None:
+        self.objects = ObjectStore(root, cache_dir)
+        self.root = self.objects.root
+        self.catalogue = Catalogue(self.objects, "catalogue.duckdb")
 
-    def version_dir(self, layer: str, version: str) -> Path:
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "LayerStore":
+        """The deployment's layer store (EUDR_OBJECT_STORE, else under EUDR_DATA_DIR)."""
+        return cls(settings.layer_store_uri(), settings.layer_store_cache_dir())
+
+    def __reduce__(self):  # to worker processes (maps): rebuilt there from its root
+        return LayerStore, (self.objects.uri(), self.objects.work_dir)
+
+    def version_dir(self, layer: str, version: str):
         return self.root / layer / version
 
     # ------------------------------------------------------------------ ingestion
@@ -243,8 +262,8 @@ class LayerStore:
         folder = sources / layer / version
         if not folder.is_dir():
             raise IngestError(f"{folder}: no such version folder")
-        tmp = self.root / layer / f".{version}.{uuid.uuid4().hex}.tmp"
-        tmp.mkdir(parents=True)
+        prefix = key_join(layer, version)
+        tmp = self.objects.staging_folder(prefix)
         try:
             if layer in RASTER_LAYERS:
                 row = self._ingest_raster(folder, layer, version, tmp)
@@ -254,14 +273,11 @@ class LayerStore:
                 row = self._ingest_imagery(folder, version, tmp)
             else:
                 raise IngestError(f"unknown layer {layer!r} (expected one of {', '.join(ALL_LAYERS)})")
-            final = self.version_dir(layer, version)
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
+            self.objects.publish_folder(tmp, prefix)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        row.store_path = str(final)
+        row.store_path = self.objects.uri(prefix)
         self.catalogue.record(row)
         return row
 
@@ -373,16 +389,41 @@ class LayerStore:
 
     # ------------------------------------------------------------------ reading
 
+    def _version(self, row: LayerVersion) -> tuple[ObjectStore, str]:
+        """The object store holding the files of ``row`` and the key of its version folder
+        there: this store's, or (a version catalogued elsewhere) one rooted at it."""
+        key = self.objects.key_of(row.store_path)
+        return (self.objects, key) if key is not None else (ObjectStore(row.store_path, self.objects.work_dir), "")
+
+    def tile_index(self, row: LayerVersion) -> list[dict[str, Any]]:
+        """The tiles.json of a stored raster or imagery version."""
+        objects, prefix = self._version(row)
+        return json.loads(objects.read_bytes(key_join(prefix, "tiles.json")))
+
+    def file_path(self, row: LayerVersion, file: str) -> str:
+        """The GDAL path of ``file`` (a tiles.json ``file``) of a stored version: read in
+        place, by window (/vsis3/... on S3)."""
+        objects, prefix = self._version(row)
+        return objects.gdal_path(key_join(prefix, file))
+
+    def polygons(self, row: LayerVersion, bbox: tuple[float, float, float, float] | None = None
+                 ) -> tuple[np.ndarray, list[dict]]:
+        """Geometries and attribute records of a stored vector version (only rows whose bbox
+        meets ``bbox``), read through fsspec."""
+        objects, prefix = self._version(row)
+        key = key_join(prefix, f"{row.layer}.parquet")
+        if objects.is_local:
+            return read_stored_polygons(objects.local_path(key), bbox)
+        return read_stored_polygons(objects.fs_path(key), bbox, filesystem=objects.fs)
+
     def imagery(self, row: LayerVersion) -> Imagery:
         """The scenes of a stored imagery version."""
-        index = json.loads((Path(row.store_path) / "tiles.json").read_text())
-        return Imagery.from_files(row.version, [Path(row.store_path) / t["file"] for t in index],
+        return Imagery.from_files(row.version, [self.file_path(row, t["file"]) for t in self.tile_index(row)],
                                   source_name=row.licence or IMAGERY_LAYER)
 
     def raster(self, layer: str, band_name: str, row: LayerVersion) -> RasterLayer | None:
         """One band of a stored raster layer version (None when the version lacks it)."""
-        index = json.loads((Path(row.store_path) / "tiles.json").read_text())
-        paths = [Path(row.store_path) / t["file"] for t in index if t["band"] == band_name]
+        paths = [self.file_path(row, t["file"]) for t in self.tile_index(row) if t["band"] == band_name]
         if not paths:
             return None
         return RasterLayer.open(band(layer, band_name).analysis_name, row.version, paths,
@@ -390,20 +431,22 @@ class LayerStore:
 
     def vector(self, layer: str, row: LayerVersion, bbox: tuple[float, float, float, float] | None) -> VectorLayer:
         """A stored vector layer version, only its polygons whose bbox meets ``bbox``."""
-        geoms, records = read_stored_polygons(Path(row.store_path) / f"{layer}.parquet", bbox)
+        geoms, records = self.polygons(row, bbox)
         return VectorLayer(layer, row.version, geoms, records, source_name=row.licence or layer)
 
     def current_versions(self) -> dict[str, LayerVersion]:
         """The version in use of each layer that has one."""
-        return {layer: v for layer in ALL_LAYERS if (v := self.catalogue.current(layer)) is not None}
+        return self.catalogue.current_versions(ALL_LAYERS)
 
     def open_layer_set(self, bbox: tuple[float, float, float, float] | None = None,
                        versions: dict[str, str] | None = None) -> LayerSet:
         """The layers in use (newest accepted version of each, or ``versions``), vectors
         restricted to polygons whose bbox intersects ``bbox`` (lon/lat degrees)."""
-        rows = self.current_versions()
+        catalogued = self.catalogue.versions()  # one read of the catalogue
+        rows = {layer: v for layer in ALL_LAYERS
+                if (v := newest_accepted(r for r in catalogued if r.layer == layer)) is not None}
         for layer, v in (versions or {}).items():
-            row = self.catalogue.get(layer, v)
+            row = next((r for r in catalogued if r.layer == layer and r.version == v), None)
             if row is None or row.status != "ok":
                 raise LayerSourceError(f"layer {layer} version {v} is not an accepted version in the store")
             rows[layer] = row
@@ -440,10 +483,13 @@ def write_vector_layer(path: Path, geoms: np.ndarray, records: list[dict[str, An
     write_geoparquet(path, geoms[order], {"attributes": attributes}, row_group_size=2048)
 
 
-def read_stored_polygons(path: Path, bbox: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, list[dict]]:
+def read_stored_polygons(path: Path | str, bbox: tuple[float, float, float, float] | None = None,
+                         filesystem=None) -> tuple[np.ndarray, list[dict]]:
     """Geometries and attribute dicts of a stored vector layer, only rows whose bbox
-    covering column intersects ``bbox`` (row groups outside it are skipped)."""
+    covering column intersects ``bbox`` (row groups outside it are skipped). ``path`` is
+    of ``filesystem`` (fsspec, e.g. s3fs: read by ranges) when given, else local."""
     import geopandas as gpd
 
-    frame = gpd.read_parquet(path, columns=["geometry", "attributes"], bbox=bbox)
+    frame = gpd.read_parquet(path, columns=["geometry", "attributes"], bbox=bbox,
+                             **({"filesystem": filesystem} if filesystem is not None else {}))
     return np.asarray(frame.geometry.values, dtype=object), [json.loads(a) for a in frame["attributes"]]

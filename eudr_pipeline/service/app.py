@@ -152,3 +152,12 @@ def create_app(state: ServiceState | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     app.add_middleware(BodyLimit)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The API of one server worker process (``eudr serve`` with EUDR_API_WORKERS > 1 starts
+    several, each building its app here from the same environment)."""
+    settings = Settings.from_env()
+    settings.apply_registry()
+    settings.apply_object_store_env()
+    return create_app(ServiceState(settings))

@@ -4,6 +4,7 @@ folder and one Dagster instance (DAGSTER_HOME under EUDR_DATA_DIR)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,10 +61,51 @@ run_coordinator:
     dequeue_interval_seconds: 1"""
 
 
+PRODUCTION_INSTANCE = PROJECT_ROOT / "deploy" / "production" / "dagster.yaml"
+
+
+def production_profile(settings: Settings) -> bool:
+    """Whether the settings ask for the scaled-out profile (deploy/production/): the Dagster
+    instance on PostgreSQL and runs executed by Celery workers. Both or neither: a Celery
+    worker on another host cannot reach an instance kept in SQLite files here."""
+    if bool(settings.dagster_postgres_url) != bool(settings.celery_broker_url):
+        from eudr_pipeline.errors import SettingsError
+
+        raise SettingsError("the production profile needs both EUDR_DAGSTER_POSTGRES_URL and EUDR_CELERY_BROKER_URL "
+                            "(or neither, for the local profile)")
+    return bool(settings.dagster_postgres_url)
+
+
+def production_run_limit(settings: Settings) -> int:
+    """Runs in progress at once in the production profile: EUDR_MAX_CONCURRENT_RUNS, else
+    one per Celery worker process (more would only wait in the broker, unseen by the UI)."""
+    return settings.max_concurrent_runs if settings.max_concurrent_runs > 0 else max(1, settings.celery_workers)
+
+
 def instance_yaml(settings: Settings) -> str:
-    """The deployment's dagster.yaml: runs launched at once, or queued with a limit."""
+    """The deployment's dagster.yaml: the shipped production instance (deploy/production/
+    dagster.yaml, values from the environment) in the production profile; else SQLite
+    storage with runs launched at once, or queued with a limit."""
+    if production_profile(settings):
+        return PRODUCTION_INSTANCE.read_text()
     limit = settings.max_concurrent_runs
     return INSTANCE_YAML.format(run_coordinator=QUEUED_RUNS.format(limit=limit) if limit > 0 else IMMEDIATE_RUNS)
+
+
+def dagster_postgres_url(url: str) -> str:
+    """The URL with the psycopg2 driver dagster-postgres is written for (SQLAlchemy 2.1
+    reads a bare postgresql:// as psycopg 3, whose NOTIFY does not take parameters)."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres", "postgresql+psycopg") else url
+
+
+def instance_env(settings: Settings) -> dict[str, str]:
+    """The variables the production instance YAML reads (empty in the local profile)."""
+    if not production_profile(settings):
+        return {}
+    return {"EUDR_DAGSTER_POSTGRES_URL": dagster_postgres_url(settings.dagster_postgres_url),
+            "EUDR_CELERY_BROKER_URL": settings.celery_broker_url,
+            "EUDR_MAX_CONCURRENT_RUNS": str(production_run_limit(settings))}
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -81,8 +123,38 @@ def dagster_home(settings: Settings) -> Path:
     if fresh:
         from dagster import DagsterInstance
 
-        DagsterInstance.from_config(str(home)).dispose()
+        with _environment(instance_env(settings)):
+            DagsterInstance.from_config(str(home)).dispose()
     return home
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """``values`` set in os.environ for the block (the instance YAML reads them from there)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The EUDR_* variables that give a child process these settings (every field that
+    differs from its default), so each process of the deployment reads the same ones."""
+    import dataclasses
+
+    default = Settings()
+    out = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        if value != getattr(default, f.name) and value is not None:
+            out[f"EUDR_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def bin_path(name: str) -> str:
@@ -103,11 +175,10 @@ class Deployment:
     def prepare(cls, settings: Settings, extra_env: dict[str, str] | None = None) -> "Deployment":
         """The deployment's environment, with the job database upgraded to the current schema."""
         upgrade_job_database(settings)
-        env = {**os.environ, **(extra_env or {})}
+        env = {**os.environ, **(extra_env or {}), **settings_env(settings)}
         env["EUDR_DATA_DIR"] = str(settings.data_dir.resolve())
         env["DAGSTER_HOME"] = str(dagster_home(settings))
-        env["EUDR_API_PORT"] = str(settings.api_port)
-        env["EUDR_API_HOST"] = settings.api_host
+        env.update(instance_env(settings))
         log_dir = settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings, env, log_dir=log_dir)
@@ -135,6 +206,15 @@ class Deployment:
 
     def start_daemon(self, quiet: bool = True) -> None:
         self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")], quiet)
+
+    def start_celery_workers(self, count: int | None = None, quiet: bool = True) -> None:
+        """``count`` Celery worker processes (default EUDR_CELERY_WORKERS), each taking one
+        run at a time from the broker (production profile only)."""
+        if not production_profile(self.settings):
+            return
+        for i in range(1, (count or self.settings.celery_workers) + 1):
+            self._spawn(f"celery-worker-{i}", [sys.executable, "-m", "eudr_pipeline.cli", "celery-worker",
+                                               "--name", f"eudr-{i}"], quiet)
 
     def start_webserver(self, quiet: bool = True) -> None:
         self._spawn("dagster-webserver", [bin_path("dagster-webserver"), "-w", str(PROJECT_ROOT / "workspace.yaml"),
@@ -175,7 +255,7 @@ def ensure_demo_layers(settings: Settings) -> None:
     from eudr_pipeline.layers.refresh import ingest_new_versions
     from eudr_pipeline.layers.store import LayerStore
 
-    failed = [o for o in ingest_new_versions(settings.resolved_layer_sources(), LayerStore(settings.layer_store_dir()))
+    failed = [o for o in ingest_new_versions(settings.resolved_layer_sources(), LayerStore.from_settings(settings))
               if not o.ok]
     if failed:
         raise RuntimeError("; ".join(f"{o.layer} {o.version}: {o.error or o.row.status}" for o in failed))

@@ -1,6 +1,7 @@
 """The job report: the document a compliance officer files for one job, as HTML
 (``GET /jobs/{id}/report``) and as PDF (``?format=pdf``), built from the job's response
-object (job_response.py), the maps in its results folder and the service's settings.
+object (job_response.py), its maps in the results store (maps.py) and the service's
+settings.
 
 - **HTML**: one self-contained file (CSS inline, fonts and images as data URIs, no
   external fetch). The plot table is drawn by a small inline script from a JSON array of
@@ -11,10 +12,11 @@ object (job_response.py), the maps in its results folder and the service's setti
 - **PDF** (WeasyPrint): a summary page (job, counts and chart, overview map), a method
   page, then one page per ``per_page`` plots, each with its thumbnail and its facts; the
   DRY RUN banner, the job and the page number on every page.
-- **Cache**: ``results/<job_id>/report.html|pdf``, written whole (files.py), with a
-  ``.key`` sidecar holding the report's key and the file's SHA-256. The key covers the
+- **Cache**: the objects ``<job_id>/report.html|pdf`` of the results store, written whole
+  (object_store.py), with a ``.key`` sidecar object holding the report's key and the
+  file's SHA-256. The key covers the
   job (updated_at, finished_at, status, layer_versions: a re-analysis changes them), the
-  facts of every row, the maps it shows (name, size, modification time), the risk rule
+  facts of every row, the maps it shows (name, size, version: ETag or mtime), the risk rule
   and canopy threshold in force, the page size and the templates, so any of them changing renders
   the report again; the SHA-256 makes a report and a sidecar of two racing writers
   never pass for a pair.
@@ -42,8 +44,8 @@ from markupsafe import Markup
 from eudr_pipeline import __version__
 from eudr_pipeline.core.analysis import AnalysisOptions
 from eudr_pipeline.core.risk import CUTOFF_DATE
-from eudr_pipeline.files import write_atomic
 from eudr_pipeline.layers.reference_layers import ATTRIBUTIONS, DESCRIPTIONS
+from eudr_pipeline.object_store import ObjectInfo, ObjectStore, as_object_store, key_join
 
 PLOTS_PER_PDF_PAGE = 6   # a 2 x 3 grid of plot cards on A4
 PDF_FRONT_PAGES = 2      # the summary page and the method page, before the plot pages
@@ -158,55 +160,69 @@ def plot_row(plot: dict, rule_text: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class JobImages:
-    """The maps in a job's results folder (``images/``): ``<plot_id>.png`` (full map),
-    ``thumbs/<plot_id>.png`` and ``overview.png``; any of them may be missing. The
-    folders are listed once (one scandir each, not a stat per plot)."""
+    """The maps of a job (maps.py) under the key ``prefix`` of a results store:
+    ``<plot_id>.png`` (full map), ``thumbs/<plot_id>.png`` and ``overview.png``; any of
+    them may be missing. The folder is listed once (one listing, not a request or a stat
+    per plot); a map is fetched into the local working copy (``folder``) only when its
+    bytes are needed."""
 
-    folder: Path
-    names: frozenset[str]
-    thumb_names: frozenset[str]
+    store: ObjectStore
+    prefix: str
+    objects: dict[str, ObjectInfo]  # by name under the prefix: "x.png", "thumbs/x.png"
 
     @classmethod
     def scan(cls, folder: Path) -> "JobImages":
-        folder = Path(folder)
-        return cls(folder, _listing(folder), _listing(folder / "thumbs"))
+        """The maps in the local ``folder``."""
+        return cls.of(ObjectStore(folder), "")
+
+    @classmethod
+    def of(cls, store: ObjectStore, prefix: str) -> "JobImages":
+        """The maps under ``prefix`` (maps.images_key) of ``store``."""
+        start = len(prefix) + 1 if prefix else 0
+        names = {i.key[start:]: i for i in store.list(prefix)}
+        return cls(store, prefix, {n: i for n, i in names.items() if _is_map_name(n)})
+
+    @property
+    def folder(self) -> Path:
+        """The local working copy of the maps folder (where WeasyPrint reads them)."""
+        return self.store.local_path(self.prefix)
+
+    def _file(self, name: str) -> Path | None:
+        info = self.objects.get(name)
+        return None if info is None else self.store.working_copy(key_join(self.prefix, name), info)
+
+    def _name(self, plot_id: str, thumb: bool) -> str | None:
+        name = f"thumbs/{plot_id}.png" if thumb else f"{plot_id}.png"
+        return name if name in self.objects else None
 
     def full(self, plot_id: str) -> Path | None:
-        return self.folder / f"{plot_id}.png" if f"{plot_id}.png" in self.names else None
+        return self._file(f"{plot_id}.png")
 
     def thumb(self, plot_id: str) -> Path | None:
-        return self.folder / "thumbs" / f"{plot_id}.png" if f"{plot_id}.png" in self.thumb_names else None
+        return self._file(f"thumbs/{plot_id}.png")
 
     def overview(self) -> Path | None:
-        return self.folder / "overview.png" if "overview.png" in self.names else None
+        return self._file("overview.png")
 
-    def used(self, plot_ids: list[str], full_maps: bool) -> list[Path]:
-        """The files a report shows: the overview, each plot's thumbnail (its full map when
-        the thumbnail is missing) and, with ``full_maps``, each full map."""
-        out = [p for p in [self.overview()] if p]
+    def used(self, plot_ids: list[str], full_maps: bool) -> list[str]:
+        """The names of the maps a report shows: the overview, each plot's thumbnail (its
+        full map when the thumbnail is missing) and, with ``full_maps``, each full map."""
+        out = [n for n in ["overview.png"] if n in self.objects]
         for pid in plot_ids:
-            out += [p for p in [self.thumb(pid) or self.full(pid)] if p]
-            out += [p for p in [self.full(pid)] if p and full_maps]
+            out += [n for n in [self._name(pid, True) or self._name(pid, False)] if n]
+            out += [n for n in [self._name(pid, False)] if n and full_maps]
         return out
 
     def stamp(self, plot_ids: list[str], full_maps: bool) -> list:
-        """Name, size and modification time of every file the report shows: a map added
-        or redrawn changes it; a full map drawn later for a large job (not shown) does not."""
-        out = []
-        for p in self.used(plot_ids, full_maps):
-            try:
-                st = p.stat()
-                out.append((p.name, st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((p.name, 0, 0))
-        return out
+        """Name, size and version of every map the report shows: a map added or redrawn
+        changes it; a full map drawn later for a large job (not shown) does not."""
+        return [(n, self.objects[n].size, self.objects[n].version) for n in self.used(plot_ids, full_maps)]
 
 
-def _listing(folder: Path) -> frozenset[str]:
-    try:
-        return frozenset(e.name for e in os.scandir(folder) if e.name.endswith(".png"))
-    except OSError:
-        return frozenset()
+def _is_map_name(name: str) -> bool:
+    """``<plot_id>.png``, ``overview.png`` or ``thumbs/<plot_id>.png``."""
+    folder, _, file = name.rpartition("/")
+    return file.endswith(".png") and folder in ("", "thumbs")
 
 
 def png_data_uri(data: bytes) -> str:
@@ -234,11 +250,11 @@ def thumbnail_bytes(images: JobImages, plot_id: str) -> bytes | None:
     return downscaled_png(full, THUMBNAIL_PX) if full is not None else None
 
 
-def preview_markdown(images_dir: Path, counts: dict[str, int], width: int = PREVIEW_PX) -> str:
+def preview_markdown(images: JobImages, counts: dict[str, int], width: int = PREVIEW_PX) -> str:
     """Markdown for Dagster's metadata: the counts and the overview map (a data URI,
     ``width`` px wide), or a note that the map is not available."""
     line = " | ".join(f"{RISK_STYLES[k].label}: {v}" for k, v in counts.items())
-    overview = JobImages.scan(images_dir).overview()
+    overview = images.overview()
     if overview is None:
         return f"{line}\n\n_overview map not available_"
     return f"{line}\n\n![overview map]({png_data_uri(downscaled_png(overview, width))})"
@@ -548,24 +564,32 @@ def report_key(resp: dict, options: AnalysisOptions, images: JobImages, fmt: str
     return h.hexdigest()
 
 
-def report_path(results_dir: Path, job_id: str, fmt: str) -> Path:
-    return Path(results_dir) / job_id / f"report.{fmt}"
+def report_object(job_id: str, fmt: str) -> str:
+    """The key of a job's report in the results store (its sidecar: this + ".key")."""
+    return key_join(job_id, f"report.{fmt}")
 
 
-def cached_report(path: Path, key: str) -> bytes | None:
-    """The report at ``path`` if its sidecar names ``key`` and the file's SHA-256."""
+def report_path(results: ObjectStore | Path, job_id: str, fmt: str) -> Path:
+    """The local working copy of the job's report."""
+    return as_object_store(results).local_path(report_object(job_id, fmt))
+
+
+def cached_report(results: ObjectStore, name: str, key: str) -> bytes | None:
+    """The report ``name`` of ``results`` if its sidecar names ``key`` and its SHA-256."""
     try:
-        want_key, want_sha = path.with_name(path.name + ".key").read_text().split()
-        data = path.read_bytes()
+        want_key, want_sha = results.read_bytes(name + ".key").decode().split()
+        path = results.working_copy(name)
+        data = path.read_bytes() if path is not None else b""
     except (OSError, ValueError):
         return None
     return data if want_key == key and hashlib.sha256(data).hexdigest() == want_sha else None
 
 
-def store_report(path: Path, key: str, data: bytes) -> Path:
-    """``data`` to ``path`` and its sidecar, each written whole."""
-    write_atomic(path, data)
-    write_atomic(path.with_name(path.name + ".key"), f"{key} {hashlib.sha256(data).hexdigest()}\n")
+def store_report(results: ObjectStore, name: str, key: str, data: bytes) -> Path:
+    """``data`` as the report ``name`` and its sidecar, each written whole; returns the
+    report's working copy."""
+    path = results.put_bytes(name, data)
+    results.put_bytes(name + ".key", f"{key} {hashlib.sha256(data).hexdigest()}\n")
     return path
 
 
@@ -587,24 +611,28 @@ class Report:
     counts: dict[str, int]
 
 
-def build_report(resp: dict, results_dir: Path, fmt: str = "html", *, options: AnalysisOptions,
+def build_report(resp: dict, results: ObjectStore | Path, fmt: str = "html", *, options: AnalysisOptions,
                  per_page: int = PLOTS_PER_PDF_PAGE) -> Report:
-    """The report of the response object ``resp`` in ``fmt`` (html | pdf): from the cache
-    when its key still holds, else rendered and cached."""
+    """The report of the response object ``resp`` in ``fmt`` (html | pdf) from the job's
+    maps in ``results`` (the results store, or a results folder): from the cache when its
+    key still holds, else rendered and cached there."""
+    from eudr_pipeline.service.maps import images_key
+
     if fmt not in FORMATS:
         raise ValueError(f"report format {fmt!r}: html or pdf")
-    job_dir = Path(results_dir) / resp["job_id"]
-    images = JobImages.scan(job_dir / "images")
+    results = as_object_store(results)
+    images = JobImages.of(results, images_key(resp["job_id"]))
     key = report_key(resp, options, images, fmt, per_page)
-    path = report_path(results_dir, resp["job_id"], fmt)
+    name = report_object(resp["job_id"], fmt)
+    path = results.local_path(name)
     counts = risk_counts(resp)
     with _render_lock(path):  # one render per report at a time in this process; the others wait for it
-        data = cached_report(path, key)
+        data = cached_report(results, name, key)
         if data is not None:
             return Report(data, path, FORMATS[fmt], True, counts)
         ctx = report_context(resp, options, images, target=fmt, per_page=per_page)
         data = render_html(ctx).encode("utf-8") if fmt == "html" else render_pdf(ctx, images.folder)
-        store_report(path, key, data)
+        store_report(results, name, key, data)
     return Report(data, path, FORMATS[fmt], False, counts)
 
 
@@ -616,5 +644,5 @@ def job_report(state, job: dict, fmt: str = "html", *, options: AnalysisOptions 
     from eudr_pipeline.service.maps import MapRequest, ensure_thumbnails
 
     ensure_thumbnails(MapRequest.of(state, job))
-    return build_report(state.job_response(job), state.results_dir, fmt,
+    return build_report(state.job_response(job), state.results, fmt,
                         options=options or state.settings.analysis_options(), per_page=per_page)

@@ -1,6 +1,11 @@
 """What the API process, the job sensor and the run workers share: the settings, the
-database (one engine per process), the stores on it, the results folder and the JWT
-secret. Built once per process from its Settings."""
+database (one engine per process), the stores on it, the results store and the JWT
+secret. Built once per process from its Settings.
+
+Job results live in the results store (object_store.py): a folder under EUDR_DATA_DIR,
+or EUDR_OBJECT_STORE/results on S3, where what one process (a run worker on another
+host) wrote is what every other (the API) reads. ``results_dir`` is this process's
+local working copy of it, the store itself in the folder case."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import sqlalchemy as sa
 from eudr_pipeline.config import Settings
 from eudr_pipeline.errors import SettingsError
 from eudr_pipeline.files import create_secret_file
+from eudr_pipeline.object_store import ObjectStore
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.database import engine_for
 from eudr_pipeline.service.job_response import job_response
@@ -56,7 +62,13 @@ class ServiceState:
 
     @property
     def results_dir(self) -> Path:
+        """This process's working copy of the results (the results store itself when local)."""
         return self.settings.results_dir()
+
+    @cached_property
+    def results(self) -> ObjectStore:
+        """The results store: keys ``<job_id>/...`` (maps.py, reports.py, the assets)."""
+        return ObjectStore(self.settings.results_uri(), self.settings.results_dir())
 
     def job_response(self, job: dict) -> dict:
         """The response object of ``job`` from its rows, plots and latest results."""

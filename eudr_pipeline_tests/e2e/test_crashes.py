@@ -138,7 +138,7 @@ def test_the_api_killed_and_restarted(deployment):
     jobs = [client.request("POST", "/jobs/make_job", {"job_name": f"api {k}", "plot_ids": small})["job_id"]
             for k in range(2)]
     api = process(dep, "serve")
-    os.kill(api.pid, signal.SIGKILL)
+    os.killpg(api.pid, signal.SIGKILL)  # the server and its worker processes (EUDR_API_WORKERS), at once
     api.wait(10)
     status = wait_ended(state, jobs)  # the daemon goes on without the API
     dep.procs = [p for p in dep.procs if p.poll() is None]

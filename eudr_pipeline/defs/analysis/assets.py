@@ -1,8 +1,9 @@
 """The job analysis: one partition per job, the job's plots analysed together by the
 numpy core against the layer versions in use in the layer store.
 
-Each materialization writes the results as GeoParquet (a row per plot) and appends an
-analysis-history row per plot to the job database; earlier analyses are kept, so a
+Each materialization writes the results as GeoParquet (a row per plot: the object
+``<job_id>/<run_id>.parquet`` of the results store) and appends an analysis-history row
+per plot to the job database; earlier analyses are kept, so a
 re-analysis after a new layer version (a backfill over stale partitions) leaves both."""
 
 import collections
@@ -21,7 +22,8 @@ from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_geoparquet
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
 from eudr_pipeline.service.jobs import job_plot_request
-from eudr_pipeline.service.maps import images_dir, render_job_maps
+from eudr_pipeline.object_store import key_join
+from eudr_pipeline.service.maps import images_key, render_job_maps
 
 
 def write_results(path: Path, requests: list[PlotRequest], results: list[PlotResult]) -> None:
@@ -66,8 +68,9 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
         results = analyze_plots(requests, layers, analysis_options.options())
     finally:
         layers.close()
-    out = state.results_dir / job_id / f"{context.run.run_id}.parquet"
-    write_results(out, requests, results)
+    out = key_join(job_id, f"{context.run.run_id}.parquet")
+    write_results(state.results.local_path(out), requests, results)
+    state.results.put_file(out, state.results.local_path(out))
     jobs.record_analyses(job_id, context.run.run_id, versions, [r.to_json() for r in results])
     jobs.mark_plots(job_id, [(p["position"], "failed" if r.error else "done", r.error, failure_type(r, q))
                                       for p, r, q in zip(plots, results, requests)], started)
@@ -77,7 +80,7 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
         "plots": len(results), "failed_plots": failed,
         "risk_high": risk.get("High", 0), "risk_medium": risk.get("Medium", 0), "risk_low": risk.get("Low", 0),
         "layer_versions": dg.MetadataValue.json(versions),
-        "results_path": dg.MetadataValue.path(str(out)),
+        "results_path": dg.MetadataValue.path(state.results.uri(out)),
     })
 
 
@@ -107,4 +110,5 @@ def job_images(context: dg.AssetExecutionContext, service: ServiceStateResource,
     state = service.state()
     job = state.jobs.job(context.partition_key)
     counts = render_job_maps(state, layer_store.store(), job)
-    return dg.MaterializeResult(metadata={**counts, "folder": dg.MetadataValue.path(str(images_dir(state, job["job_id"])))})
+    return dg.MaterializeResult(metadata={**counts,
+                                          "folder": dg.MetadataValue.path(state.results.uri(images_key(job["job_id"])))})

@@ -7,17 +7,19 @@ from eudr_pipeline.service.state import ServiceState
 
 class ServiceStateResource(dg.ConfigurableResource):
     """The service's shared state: the job database (one engine per process), the results
-    folder ($data_dir/results) and the public base URL of image links."""
+    store ($data_dir/results, or <object_store>/results with its working copy there) and
+    the public base URL of image links."""
 
     data_dir: str
     database_url: str
     public_url: str
+    object_store: str = ""
 
     def state(self) -> ServiceState:
         from pathlib import Path
 
         return ServiceState(Settings(data_dir=Path(self.data_dir), database_url=self.database_url,
-                                     public_url=self.public_url))
+                                     public_url=self.public_url, object_store=self.object_store))
 
 
 class AnalysisOptionsResource(dg.ConfigurableResource):

@@ -8,16 +8,15 @@ catalogue is never ingested twice: the asset then materializes nothing."""
 
 import base64
 import io
-import json
 import warnings
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
 
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.layers.catalogue import LayerVersion
 from eudr_pipeline.errors import LayerSourceError
+from eudr_pipeline.layers.catalogue import LayerVersion
+from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, DESCRIPTIONS, VECTOR_LAYERS
 from eudr_pipeline.layers.source_directory import current_version, layer_versions
 
@@ -25,7 +24,7 @@ def source_key(layer: str) -> dg.AssetKey:
     return dg.AssetKey(f"{layer}_source")
 
 
-def _preview_md(row: LayerVersion) -> str | None:
+def _preview_md(store: LayerStore, row: LayerVersion) -> str | None:
     """A small PNG of the first band's overview (an imagery version: its latest scene in
     colour), as Markdown, for the asset page."""
     if row.kind not in ("raster", "imagery") or not row.store_path:
@@ -33,8 +32,8 @@ def _preview_md(row: LayerVersion) -> str | None:
     import rasterio
     from PIL import Image
 
-    index = json.loads((Path(row.store_path) / "tiles.json").read_text())
-    with rasterio.open(Path(row.store_path) / index[-1 if row.kind == "imagery" else 0]["file"]) as ds:
+    index = store.tile_index(row)
+    with rasterio.open(store.file_path(row, index[-1 if row.kind == "imagery" else 0]["file"])) as ds:
         scale = max(ds.width, ds.height) / 256
         shape = (max(1, int(ds.height / scale)), max(1, int(ds.width / scale)))
         if row.kind == "imagery":
@@ -56,7 +55,7 @@ def _bounds_km2(row: LayerVersion) -> float:
     return float(cell_area_m2(row.south, row.north, row.east - row.west)) / 1e6
 
 
-def version_metadata(row: LayerVersion) -> dict:
+def version_metadata(store: LayerStore, row: LayerVersion) -> dict:
     md = {
         "version": row.version,
         "status": row.status,
@@ -73,7 +72,7 @@ def version_metadata(row: LayerVersion) -> dict:
         md.update({"scenes": dg.MetadataValue.json(row.details.get("dates", []))})
     else:
         md.update({"row_count": row.row_count, "repaired_polygons": row.repaired_count})
-    preview = _preview_md(row)
+    preview = _preview_md(store, row)
     if preview:
         md["preview"] = dg.MetadataValue.md(preview)
     return md
@@ -119,7 +118,7 @@ def _build_layer_assets(layer: str) -> tuple:
             failed = "; ".join(f"{c['name']}: {c['detail']}" for c in row.failed_checks)
             raise dg.Failure(description=f"{layer} {version} rejected, the previous version stays in use: {failed}",
                              metadata={"failed_checks": dg.MetadataValue.json(row.failed_checks)})
-        yield dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=version_metadata(row))
+        yield dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=version_metadata(store, row))
 
     return layer_source, layer_asset
 

@@ -3,9 +3,6 @@ blocking, stops downstream assets in the same run, and the ``layer_check_sensor`
 (sensors.py) reacts to it by demoting that version, so analyses fall back to the
 previous accepted version."""
 
-import json
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 import rasterio
@@ -14,16 +11,15 @@ import shapely
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.layers.catalogue import LayerVersion
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, IMAGERY_LAYER, RASTER_LAYERS
-from eudr_pipeline.layers.store import read_stored_polygons
+from eudr_pipeline.layers.store import LayerStore
 
 
-def _raster_header_problems(row: LayerVersion) -> tuple[list[str], list[str]]:
+def _raster_header_problems(store: LayerStore, row: LayerVersion) -> tuple[list[str], list[str]]:
     """(CRS problems, pixel-size problems) of the stored tiles of ``row``."""
     crs, pixel = [], []
-    index = json.loads((Path(row.store_path) / "tiles.json").read_text())
     sizes = {}
-    for t in index:
-        with rasterio.open(Path(row.store_path) / t["file"]) as ds:
+    for t in store.tile_index(row):
+        with rasterio.open(store.file_path(row, t["file"])) as ds:
             if ds.crs is None or ds.crs.to_epsg() != 4326:
                 crs.append(f"{t['file']}: {ds.crs}")
             sizes.setdefault(t["band"], set()).add((round(ds.transform.a, 12), round(-ds.transform.e, 12)))
@@ -42,21 +38,21 @@ def _result(row: LayerVersion, passed: bool, detail: str, **metadata) -> dg.Asse
 NO_VERSION = dg.AssetCheckResult(passed=False, metadata={"detail": "no accepted version in the store"})
 
 
-def crs_and_pixel_size(row: LayerVersion) -> dg.AssetCheckResult:
-    crs, pixel = _raster_header_problems(row)
+def crs_and_pixel_size(store: LayerStore, row: LayerVersion) -> dg.AssetCheckResult:
+    crs, pixel = _raster_header_problems(store, row)
     detail = "; ".join(crs + pixel) or f"{row.tile_count} tiles, EPSG:4326, {row.pixel_size_x:.10g} deg"
     return _result(row, not crs and not pixel, detail)
 
 
-def value_domain(row: LayerVersion) -> dg.AssetCheckResult:
+def value_domain(store: LayerStore, row: LayerVersion) -> dg.AssetCheckResult:
     found = [c for c in row.checks if c["name"].endswith(("value domain", "not empty"))]
     bad = [c for c in found if not c["passed"]]
     return _result(row, bool(found) and not bad, "; ".join(f"{c['name']}: {c['detail']}" for c in found),
                    ranges=dg.MetadataValue.json({k: v for k, v in row.details.items() if k.endswith("_values")}))
 
 
-def geometry_validity(row: LayerVersion) -> dg.AssetCheckResult:
-    geoms, _ = read_stored_polygons(Path(row.store_path) / f"{row.layer}.parquet")
+def geometry_validity(store: LayerStore, row: LayerVersion) -> dg.AssetCheckResult:
+    geoms, _ = store.polygons(row)
     invalid = int((~shapely.is_valid(geoms)).sum())
     non_polygon = int((~np.isin(shapely.get_type_id(geoms), (3, 6))).sum())
     return _result(row, len(geoms) > 0 and invalid == 0 and non_polygon == 0,
@@ -65,11 +61,11 @@ def geometry_validity(row: LayerVersion) -> dg.AssetCheckResult:
                    rows=len(geoms), invalid=invalid, repaired_at_ingestion=row.repaired_count or 0)
 
 
-def imagery_scenes(row: LayerVersion) -> dg.AssetCheckResult:
+def imagery_scenes(store: LayerStore, row: LayerVersion) -> dg.AssetCheckResult:
     problems = []
-    index = json.loads((Path(row.store_path) / "tiles.json").read_text())
+    index = store.tile_index(row)
     for t in index:
-        with rasterio.open(Path(row.store_path) / t["file"]) as ds:
+        with rasterio.open(store.file_path(row, t["file"])) as ds:
             if ds.crs is None or ds.count < 3 or any(d != "uint8" for d in ds.dtypes[:3]):
                 problems.append(f"{t['file']}: {ds.count} band(s) {', '.join(ds.dtypes)}, CRS {ds.crs}")
     return _result(row, bool(index) and not problems,
@@ -77,7 +73,7 @@ def imagery_scenes(row: LayerVersion) -> dg.AssetCheckResult:
                    scenes=len(index))
 
 
-CHECKS = {  # name -> (what it verifies, the judge of a stored version)
+CHECKS = {  # name -> (what it verifies, the judge of a stored version in its store)
     "crs_and_pixel_size": ("Every stored tile is EPSG:4326 and every tile of a band has the same pixel size.",
                            crs_and_pixel_size),
     "value_domain": ("Values within the layer's domain (forest 0/1, loss year 0..N, tree cover 0..100, "
@@ -97,8 +93,9 @@ def build_check(layer: str, name: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=layer, name=name, blocking=True, description=description)
     def check(layer_store: LayerStoreResource) -> dg.AssetCheckResult:
-        row = layer_store.store().catalogue.current(layer)
-        return NO_VERSION if row is None else judge(row)
+        store = layer_store.store()
+        row = store.catalogue.current(layer)
+        return NO_VERSION if row is None else judge(store, row)
 
     return check
 

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from eudr_pipeline.errors import NotFound
 from eudr_pipeline.service.deps import CurrentUser, StateDep
 from eudr_pipeline.service.exports import EXPORT_FORMATS, export_job
-from eudr_pipeline.service.maps import MapRequest, overview_path, plot_map_file
+from eudr_pipeline.service.maps import MapRequest, overview_key, plot_map_file
 from eudr_pipeline.service.routers.jobs import owned_job
 from eudr_pipeline.service.schemas import ERRORS
 
@@ -38,7 +38,7 @@ def export(job_id: str, state: StateDep, username: CurrentUser,
             response_class=Response)
 def image(job_id: str, plot_id: str, state: StateDep, username: CurrentUser) -> FileResponse:
     """The map of one analysed plot of a job (PNG, 1200 px): drawn on first request for
-    large jobs, then kept."""
+    large jobs, then kept (in the results store, whichever process drew it)."""
     job = owned_job(state, username, job_id)
     path = plot_map_file(MapRequest.of(state, job), plot_id)
     if path is None:
@@ -51,7 +51,7 @@ def image(job_id: str, plot_id: str, state: StateDep, username: CurrentUser) -> 
 def overview(job_id: str, state: StateDep, username: CurrentUser) -> FileResponse:
     """The map of all plots of a job, coloured by risk level (PNG)."""
     owned_job(state, username, job_id)
-    path = overview_path(state, job_id)
-    if not path.is_file():
+    path = state.results.working_copy(overview_key(job_id))
+    if path is None:
         raise NotFound(f"no overview map for job {job_id} (yet)")
     return FileResponse(path, media_type="image/png")
