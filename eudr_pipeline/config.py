@@ -52,8 +52,16 @@ class Settings:
     0: every run launched at once (DefaultRunCoordinator)."""
     max_run_attempts: int = 3
     """Runs launched for one job before it ends `incomplete`."""
+    auto_reanalyse: bool = False
+    """Automatic re-analysis: when a layer version supersedes one that jobs used, the
+    `stale_jobs_sensor` runs `process_job` again for those jobs (no token charged). Off: the
+    operator re-analyses with `eudr jobs reanalyse --stale` or starts the sensor in the UI."""
     layer_schedule_cron: str = "0 3 * * *"
     """When the layer refresh schedule looks for new layer versions (cron, UTC)."""
+    layer_observe_minutes: int = 5
+    """How often (minutes) the Dagster daemon observes the layer source directory
+    (layer_observation_sensor), so that a new version folder shows in Dagster as a new data
+    version of `<layer>_source` before it is ingested; 0: the sensor starts stopped."""
     layer_mirrors: str = ""
     """`eudr layers fetch`: publishers' base URLs replaced, as name=url,name=url (--mirror wins)."""
     risk_rules: str = "eudr"

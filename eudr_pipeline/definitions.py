@@ -41,12 +41,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     layer assets are built, on first import, from the dataset registry in force."""
     from eudr_pipeline.defs.analysis.definitions import analysis_definitions
     from eudr_pipeline.defs.layers.definitions import layer_definitions
+    from eudr_pipeline.defs.operations.definitions import operations_definitions
     from eudr_pipeline.defs.submissions.definitions import submission_definitions
 
     return dg.Definitions.merge(
         layer_definitions(settings),
         analysis_definitions(),
         submission_definitions(settings),
+        operations_definitions(settings),
         dg.Definitions(resources=build_resources(settings)),
     )
 

@@ -8,7 +8,11 @@ STARTED for ever.
 Each job asset records its process (``eudr/worker_pid``, ``eudr/worker_host``) as run
 tags when it starts (``record_run_worker``); the check asks whether that process is still
 alive. A run worker on another host, or one that has not recorded itself yet, is not
-judged (RUNNING: run monitoring's start timeout covers a worker that never starts)."""
+judged (RUNNING: run monitoring's start timeout covers a worker that never starts).
+
+The same assets also tag their run with the customer job's id, name and owner where it
+lacks them (``record_job_tags``), so that the runs list filters by them whoever launched
+the run (the job sensor, the automation condition sensor, a backfill, the UI)."""
 
 from __future__ import annotations
 
@@ -25,7 +29,29 @@ def record_run_worker(context: dg.AssetExecutionContext) -> None:
     """Tag the run with this process, for LocalRunLauncher.check_run_worker_health."""
     tags = context.run.tags
     if tags.get(PID_TAG) != str(os.getpid()):
-        context.instance.add_run_tags(context.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+        context.instance.add_run_tags(context.run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+
+
+def record_job_tags(context: dg.AssetExecutionContext, job: dict) -> dict[str, str]:
+    """Tag the run with the job's id, name and owner (``eudr/job_id``, ``eudr/job_name``,
+    ``eudr/owner``) where it lacks them, as the job sensor tags its runs; returns the
+    job's name and owner, in full, for the materialization's metadata (the partition key
+    stays the job id).
+
+    The values are the job sensor's (defs/submissions/sensors.py ``job_run_tags``), so a
+    job's runs carry the same values whoever launched them (the job sensor, the automation
+    sensor, a backfill, the UI) and one filter of the runs list finds them all. Dagster
+    stores any string as a run tag value (``add_run_tags``), but its strict tags allow only
+    letters, digits and ``_.-``, at most 63 characters, as the UI's tag filters expect:
+    that form is used (accents dropped, other characters as underscores, cut at 63); the
+    full name is in the metadata."""
+    from eudr_pipeline.defs.submissions.sensors import job_run_tags  # one definition of the tag values
+
+    tags = job_run_tags(job["job_id"], job.get("job_name"), job["username"])
+    missing = {k: v for k, v in tags.items() if k not in context.run.tags}
+    if missing:
+        context.instance.add_run_tags(context.run.run_id, missing)
+    return {"job_name": job.get("job_name") or "", "owner": job["username"]}
 
 
 def process_alive(pid: int) -> bool:

@@ -72,7 +72,10 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("layer_versions", sa.JSON),                 # {layer: version} of the latest analysis
+    sa.Column("layer_versions", sa.JSON),                 # {layer: version} of the published analysis
+    # the Dagster run id of the published analysis: the one whose numbers, maps and response
+    # users see (job_store.py); None before the first is published (migration 0003)
+    sa.Column("published_run", sa.String(64)),
 )
 sa.Index("ix_jobs_username_created", jobs.c.username, jobs.c.created_at.desc(), jobs.c.job_id)  # migration 0002
 
@@ -102,8 +105,11 @@ analysis_runs = sa.Table(
     sa.Column("layer_versions", sa.JSON, nullable=False),
     sa.Column("analysis", sa.JSON),
     sa.Column("area_ha", sa.Float),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),   # the analysis ended
+    sa.Column("started_at", sa.DateTime(timezone=True)),   # migration 0003: the analysis started
+    sa.Column("failure_type", sa.String(64)),              # migration 0003: why a failed plot failed
 )
+sa.Index("ix_analysis_runs_job_run", analysis_runs.c.job_id, analysis_runs.c.dagster_run_id)  # migration 0003
 
 
 def _dumps(obj) -> str:

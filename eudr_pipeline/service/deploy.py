@@ -1,6 +1,19 @@
-"""Running the local deployment: the API server, the Dagster daemon (sensor, schedule,
-run queue) and optionally the Dagster webserver, as child processes sharing one data
-folder and one Dagster instance (DAGSTER_HOME under EUDR_DATA_DIR)."""
+"""Running the local deployment: the API server, the Dagster code server, the Dagster
+daemon (sensors, schedule, run queue) and optionally the Dagster webserver, as child
+processes sharing one data folder and one Dagster instance (DAGSTER_HOME under
+EUDR_DATA_DIR).
+
+**One code server for the deployment.** The daemon and the webserver load the code
+location from one long-lived `dagster code-server start` process, through the
+deployment's workspace file ($DAGSTER_HOME/workspace.yaml, a `grpc_server` entry). Left
+to load `workspace.yaml`'s python_module itself, the daemon would start a code server of
+its own and, every 60 seconds (Dagster's RELOAD_WORKSPACE_INTERVAL in
+dagster/_daemon/controller.py), drop it and start a fresh one: the dropped one receives no
+more heartbeats and exits 20 seconds later (DAEMON_GRPC_SERVER_HEARTBEAT_TTL) with "No
+heartbeat received in 20 seconds, shutting down". That cost a process importing the whole
+pipeline every minute and filled the daemon log. With a `grpc_server` entry the daemon
+only re-reads the server's snapshot each minute; the server runs until the deployment
+stops (RELIABILITY.md, "The daemon's code server")."""
 
 from __future__ import annotations
 
@@ -13,8 +26,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from eudr_pipeline.config import Settings
 
@@ -23,6 +38,8 @@ INSTANCE_YAML = """\
 # Written by eudr: the local Dagster instance of this deployment (EUDR_MAX_CONCURRENT_RUNS).
 telemetry:
   enabled: false
+nux:
+  enabled: false  # no "join the community" dialog over an operator's first page
 {run_coordinator}
 # DefaultRunLauncher with a run worker health check (eudr_pipeline/defs/launcher.py): run
 # monitoring marks the run of a worker that died failed, and the job sensor retries it.
@@ -44,6 +61,44 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+CODE_LOCATION = "eudr_pipeline.definitions"
+"""The code location's name: the module, as `workspace.yaml` loads it, so runs, sensors and
+schedules keep their identity whichever workspace file a process reads."""
+PROJECT_WORKSPACE = PROJECT_ROOT / "workspace.yaml"
+WORKSPACE_YAML = """\
+# Written by eudr when the deployment starts, removed when it stops: the daemon, the
+# webserver and operators' `dagster` commands reach the code location through the
+# deployment's one code server (`dagster code-server start`, port {port}) instead of each
+# starting code servers of their own (the daemon replaced its own every minute: see
+# RELIABILITY.md, "The daemon's code server").
+load_from:
+  - grpc_server:
+      host: 127.0.0.1
+      port: {port}
+      location_name: {location}
+"""
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``host:port``."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+def running_workspace(home: Path) -> Path | None:
+    """The workspace file of the deployment running on DAGSTER_HOME ``home``: its code
+    server answers; None when no deployment wrote one or its code server is gone."""
+    import yaml
+
+    path = home / "workspace.yaml"
+    try:
+        entry = yaml.safe_load(path.read_text())["load_from"][0]["grpc_server"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return None
+    return path if port_open(int(entry["port"]), entry.get("host", "127.0.0.1")) else None
 
 
 IMMEDIATE_RUNS = """\
@@ -170,6 +225,20 @@ class Deployment:
     env: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
     log_dir: Path | None = None
+    code_server: subprocess.Popen | None = None
+    launchers: list[subprocess.Popen] = field(default_factory=list)
+    """`dagster job launch` commands started by launch_layer_refresh (not stopped: each ends
+    when its run is launched, or ended)."""
+
+    @property
+    def home(self) -> Path:
+        """The deployment's DAGSTER_HOME (absolute): what the `dagster` CLI needs."""
+        return Path(self.env["DAGSTER_HOME"])
+
+    def workspace(self) -> Path:
+        """The workspace file for Dagster processes and commands: the deployment's own (its
+        code server) while it runs, else the project's workspace.yaml."""
+        return running_workspace(self.home) or PROJECT_WORKSPACE
 
     @classmethod
     def prepare(cls, settings: Settings, extra_env: dict[str, str] | None = None) -> "Deployment":
@@ -204,8 +273,83 @@ class Deployment:
                             "--port", str(self.settings.api_port)], quiet)
         self.wait_http(f"http://{self.settings.api_host}:{self.settings.api_port}/docs", 60)
 
+    def start_code_server(self, quiet: bool = True, timeout: float = 300) -> None:
+        """The deployment's one code server (module docstring), once; returns when it
+        answers (the code is loaded before it listens), then writes the workspace file."""
+        if self.code_server is not None and self.code_server.poll() is None:
+            return
+        port = free_port()
+        self.code_server = self._spawn("dagster-code-server", [
+            bin_path("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", CODE_LOCATION,
+            "--location-name", CODE_LOCATION], quiet)
+        deadline = time.monotonic() + timeout
+        while not port_open(port):
+            if self.code_server.poll() is not None:
+                raise RuntimeError(f"the Dagster code server exited with {self.code_server.returncode}; "
+                                   f"see {self.log_dir / 'dagster-code-server.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Dagster code server did not answer on port {port} in {timeout:.0f} s")
+            time.sleep(0.2)
+        from eudr_pipeline.files import write_atomic
+
+        write_atomic(self.home / "workspace.yaml", WORKSPACE_YAML.format(port=port, location=CODE_LOCATION).encode())
+
     def start_daemon(self, quiet: bool = True) -> None:
-        self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")], quiet)
+        """The Dagster daemon (sensors, schedules, run queue, run monitoring) on the
+        deployment's code server."""
+        self.start_code_server(quiet)
+        self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
+                    quiet)
+
+    @contextlib.contextmanager
+    def instance(self):
+        """The deployment's Dagster instance, opened in this process."""
+        from dagster import DagsterInstance
+
+        with _environment(instance_env(self.settings)), DagsterInstance.from_config(str(self.home)) as instance:
+            yield instance
+
+    def launch_layer_refresh(self, timeout: float = 300) -> str:
+        """Launch a run of the `layer_refresh` job in the deployment's instance, exactly as an
+        operator's `dagster job launch -w <workspace> -j layer_refresh` does (a run in the UI,
+        executed by the run launcher: a process of the code server, or a Celery worker);
+        returns its run id once the run exists. Without a running deployment the command
+        loads the code in a code server of its own and lives until the run ends (its output:
+        logs/layer-refresh-launch.log)."""
+        run_id = str(uuid.uuid4())
+        log = self.log_dir / "layer-refresh-launch.log"
+        with open(log, "ab") as out:
+            launcher = subprocess.Popen([bin_path("dagster"), "job", "launch", "-w", str(self.workspace()), "-j",
+                                         "layer_refresh", "--run-id", run_id], env=self.env, cwd=PROJECT_ROOT,
+                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.launchers.append(launcher)
+        deadline = time.monotonic() + timeout
+        with self.instance() as instance:
+            while instance.get_run_by_id(run_id) is None:
+                if launcher.poll() is not None and instance.get_run_by_id(run_id) is None:
+                    raise RuntimeError(f"launching layer_refresh failed (exit {launcher.returncode}):\n"
+                                       + log.read_text(errors="replace")[-2000:])
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no layer_refresh run after {timeout:.0f} s; see {log}")
+                time.sleep(0.2)
+        return run_id
+
+    def follow_layer_refresh(self, run_id: str, write: Callable[[str], None] | None = None,
+                             keep_going: Callable[[], bool] = lambda: True):
+        """Print (or ``write``) one line per layer of run ``run_id`` as it is ingested, until
+        the run ends (defs/layers/progress.py); the run's final status, None if stopped."""
+        from eudr_pipeline.defs.layers.progress import follow_refresh
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        with self.instance() as instance:
+            return follow_refresh(instance, run_id, write or out, keep_going)
+
+    def processes_alive(self) -> bool:
+        """Whether every process of the deployment still runs."""
+        return all(p.poll() is None for p in self.procs)
 
     def start_celery_workers(self, count: int | None = None, quiet: bool = True) -> None:
         """``count`` Celery worker processes (default EUDR_CELERY_WORKERS), each taking one
@@ -217,7 +361,8 @@ class Deployment:
                                                "--name", f"eudr-{i}"], quiet)
 
     def start_webserver(self, quiet: bool = True) -> None:
-        self._spawn("dagster-webserver", [bin_path("dagster-webserver"), "-w", str(PROJECT_ROOT / "workspace.yaml"),
+        self.start_code_server(quiet)
+        self._spawn("dagster-webserver", [bin_path("dagster-webserver"), "-w", str(self.home / "workspace.yaml"),
                                           "-h", "127.0.0.1", "-p", str(self.settings.dagster_port)], quiet)
 
     def wait_http(self, url: str, timeout: float) -> None:
@@ -248,6 +393,10 @@ class Deployment:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         self.procs.clear()
+        if self.code_server is not None:
+            (self.home / "workspace.yaml").unlink(missing_ok=True)
+            self.code_server = None
+        self.launchers = [p for p in self.launchers if p.poll() is None]  # reap the ended ones
 
 
 def ensure_demo_layers(settings: Settings) -> None:

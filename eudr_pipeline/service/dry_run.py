@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from eudr_pipeline.core.geometry import geodesic_area_ha
 from eudr_pipeline.core.intake import analysis_end_of, request_from_feature
+from eudr_pipeline.service.jobs import prepare_publication
 from eudr_pipeline.service.maps import draw_overview
 from eudr_pipeline.service.state import ServiceState
 from eudr_pipeline.service.timestamps import utcnow
+
+DRY_RUN_ANALYSIS = "dry-run"
+"""The run id of a dry-run job's simulated analysis (its maps: ``<job_id>/images/dry-run``)."""
 
 
 def simulated_analysis(area_ha: float, end: str) -> dict:
@@ -29,11 +33,12 @@ def simulated_analysis(area_ha: float, end: str) -> dict:
 
 
 def simulate(state: ServiceState, job_id: str) -> None:
-    """Give every plot of the dry-run job ``job_id`` a simulated analysis, end the job
-    ``done`` (no tokens were reserved) and draw its overview (no layers read)."""
+    """Give every plot of the dry-run job ``job_id`` a simulated analysis (the analysis
+    DRY_RUN_ANALYSIS), draw its overview (no layers read) and publish it: the job ends
+    ``done`` (no tokens were reserved)."""
     started = utcnow()
     rows = state.jobs.job_plot_rows(job_id)
-    results, outcomes = [], []
+    results = []
     for r in rows:
         req = request_from_feature(r["feature"], r["position"])
         area = 0.0
@@ -41,8 +46,7 @@ def simulate(state: ServiceState, job_id: str) -> None:
             area = round(geodesic_area_ha(req.geometry), 6)
         end = analysis_end_of(r["checks"], started.date()).isoformat()
         results.append({"plot_id": r["plot_id"], "area_ha": area, "analysis": simulated_analysis(area, end)})
-        outcomes.append((r["position"], "done", None, None))
-    state.jobs.mark_plots(job_id, outcomes, started)
-    state.jobs.record_analyses(job_id, "dry-run", {"dry_run": "true"}, results)
-    state.jobs.set_status(job_id, "done")
-    draw_overview(state, None, state.jobs.job(job_id))  # plot maps (outline only) are drawn on request
+    state.jobs.record_analyses(job_id, DRY_RUN_ANALYSIS, {"dry_run": "true"}, results, started)
+    publication = prepare_publication(state, job_id, DRY_RUN_ANALYSIS)
+    draw_overview(state, None, publication.job, DRY_RUN_ANALYSIS)  # plot maps (outline only) are drawn on request
+    state.jobs.publish(publication.job)

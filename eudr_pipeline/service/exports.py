@@ -2,7 +2,8 @@
 system's geolocation file (GeoJSON, eu_geojson.py; a zip of several files when one would
 break the per-statement limits), CSV (the per-plot table), GeoParquet (everything). Each
 takes the job's response object (job_response.py), so every format carries the API's
-numbers unchanged (the analysis object's own rounding)."""
+numbers unchanged (the analysis object's own rounding), those of the job's published
+analysis (job_store.py)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,27 @@
 """The response object of a job (the seed's make_job response, api.md): the job, its
-plots with their latest analysis and image URL, plus progress, estimated_duration,
-tasks and val_errors. The API and the ``job_responses`` asset both build it here."""
+plots with their published analysis and image URL, plus progress, estimated_duration,
+tasks and val_errors. The API and the ``job_responses`` asset both build it here.
+
+``analysis_run`` names the published analysis the numbers come from (job_store.py; the
+``dagster_run_id`` of its ``/analysis-runs`` entries). Image URLs are stable: the API
+serves under them the maps of the analysis published when the image is requested, so a
+URL kept by a client (or filed in a document) keeps working across re-analyses and shows
+the maps of the numbers the API gives now (service/routers/results.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from eudr_pipeline.service.job_status import TERMINAL_STATUSES
 from eudr_pipeline.service.pricing import estimated_duration_s
 from eudr_pipeline.service.timestamps import iso
+
+
+def utc(t: dt.datetime) -> dt.datetime:
+    """``t`` timezone-aware (a naive time, as SQLite returns them, is UTC): a job row about
+    to be published mixes times read back with times of this process."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
 
 
 def image_url(base_url: str, job_id: str, plot_id: str) -> str:
@@ -62,16 +75,19 @@ def job_summary(job: dict, plot_count: int) -> dict[str, Any]:
         "plots": [], "job_visualization_url": [], "harvest_date": next(iter(hd)) if len(hd) == 1 else None,
         "progress": 100 if job["status"] in TERMINAL_STATUSES else 0,
         "estimated_duration": estimated_duration_s(plot_count),
-        "time_taken": f"{(job['finished_at'] - job['created_at']).total_seconds():.3f}s" if job.get("finished_at") else None,
+        "time_taken": f"{(utc(job['finished_at']) - utc(job['created_at'])).total_seconds():.3f}s"
+        if job.get("finished_at") else None,
         "finished_at": iso(job.get("finished_at")), "tasks": [], "val_errors": [], "checks": job["checks"],
         "dry_run": bool(job["dry_run"]), "layer_versions": job.get("layer_versions"),
+        "analysis_run": job.get("published_run"),
     }
 
 
 def job_response(job: dict, plot_rows: list[dict], plots_by_id: dict[str, dict], results: dict[str, dict],
                  base_url: str) -> dict[str, Any]:
-    """The response object of ``job`` from its plot rows (job_plots), the registered plots
-    by id, the latest result of each plot by id, and the API's base URL."""
+    """The response object of ``job`` from its plot rows with their task state and the
+    result of each plot by id, both of its published analysis (job_store.JobAnalysis), the
+    registered plots by id, and the API's base URL."""
     plots_out, tasks, urls = [], [], []
     for row in plot_rows:
         image = image_url(base_url, job["job_id"], row["plot_id"]) if row["status"] == "done" else None

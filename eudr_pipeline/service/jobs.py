@@ -1,11 +1,13 @@
 """A job's life in the service: submitted (the job, its plots and the token reservation
-in one transaction), then finished (tokens settled once, final status) or given up
-(every token refunded, ``incomplete``)."""
+in one transaction), then an analysis published (tokens settled once, final status; a
+later re-analysis is published the same way and charges nothing) or given up (every
+token refunded, ``incomplete``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from eudr_pipeline.core.analysis import PlotRequest
 from eudr_pipeline.core.intake import analysis_config, analysis_end_of, request_from_feature
@@ -36,16 +38,52 @@ def submit_job(state: ServiceState, username: str, request: JobRequest, dry_run:
     return job_id
 
 
-def finish_job(state: ServiceState, job_id: str) -> dict:
-    """Settle the job's tokens (spent for analysed plots, refunded for the others, once)
-    and set its final status from its plots' outcomes."""
-    job = state.jobs.job(job_id)
-    rows = state.jobs.job_plot_rows(job_id)
+def final_status(rows: list[dict]) -> str:
+    """The status a job ends with, from its plots' task states."""
+    return "done-with-errors" if any(r["status"] != "done" for r in rows) else "done"
+
+
+def settle_job(state: ServiceState, job: dict, rows: list[dict]) -> dict:
+    """Settle the tokens of ``job`` from its plots' task states ``rows``: spent for the
+    analysed plots, refunded for the others, once (the ledger refuses a second settlement,
+    so a re-analysis charges nothing); what was or would have been spent and refunded."""
     spent = sum(r["tokens_cost"] for r in rows if r["status"] == "done")
-    settled = state.ledger.settle(job["username"], job_id, job["token_cost"], spent) if not job["dry_run"] else False
+    settled = not job["dry_run"] and state.ledger.settle(job["username"], job["job_id"], job["token_cost"], spent)
     failed = sum(1 for r in rows if r["status"] != "done")
-    state.jobs.set_status(job_id, "done-with-errors" if failed else "done")
     return {"spent": spent, "refunded": job["token_cost"] - spent, "settled_now": settled, "failed_plots": failed}
+
+
+def finish_job(state: ServiceState, job_id: str) -> dict:
+    """Settle the job's tokens from its published analysis (once) and set its final
+    status from its plots' outcomes."""
+    job = state.jobs.job(job_id)
+    rows = state.jobs.published_analysis(job).rows
+    tokens = settle_job(state, job, rows)
+    state.jobs.set_status(job_id, final_status(rows))
+    return tokens
+
+
+@dataclass(frozen=True)
+class Publication:
+    """An analysis of a job about to be published (job_store.py): ``job`` is the job row
+    as it reads once published (published_run, status, layer versions, times), from which
+    the response is built before the row is written; ``tokens``, the settlement."""
+
+    job: dict
+    tokens: dict
+
+
+def prepare_publication(state: ServiceState, job_id: str, run: str) -> Publication:
+    """Settle the job's tokens from its analysis ``run`` (once: nothing is charged for a
+    re-analysis) and the job row as it will read once ``run`` is published
+    (``state.jobs.publish``)."""
+    job = state.jobs.job(job_id)
+    candidate = job | {"published_run": run}
+    analysis = state.jobs.published_analysis(candidate)
+    tokens = settle_job(state, job, analysis.rows)
+    now = utcnow()
+    return Publication(candidate | {"status": final_status(analysis.rows), "layer_versions": analysis.layer_versions,
+                                    "updated_at": now, "finished_at": now}, tokens)
 
 
 def give_up_job(state: ServiceState, job: dict) -> None:

@@ -55,7 +55,7 @@ def plot_row(i: int, feature: Any) -> tuple[list[dict], dict | None]:
     if not isinstance(props, dict):
         return [{"loc": loc + ["properties"], "msg": f"{where}: properties must be an object"}], None
     errors = _property_errors(props, where, loc)
-    try:
+    try:  # no precision warning: the body arrives parsed, how its numbers were written is gone (core/geometry.py)
         pg = parse_geometry(feature.get("geometry"), props, where)
     except GeometryError as exc:
         return errors + [{"loc": loc + ["geometry"], "msg": str(exc)}], None

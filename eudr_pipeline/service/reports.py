@@ -12,10 +12,14 @@ settings.
 - **PDF** (WeasyPrint): a summary page (job, counts and chart, overview map), a method
   page, then one page per ``per_page`` plots, each with its thumbnail and its facts; the
   DRY RUN banner, the job and the page number on every page.
+- **One analysis**: the numbers come from the response object and the maps from the
+  folder of the analysis it names (``analysis_run``, maps.images_key), so a report never
+  shows the numbers of one analysis with the maps of another.
 - **Cache**: the objects ``<job_id>/report.html|pdf`` of the results store, written whole
   (object_store.py), with a ``.key`` sidecar object holding the report's key and the
   file's SHA-256. The key covers the
-  job (updated_at, finished_at, status, layer_versions: a re-analysis changes them), the
+  job (updated_at, finished_at, status, layer_versions, analysis_run: a re-analysis
+  changes them), the
   facts of every row, the maps it shows (name, size, version: ETag or mtime), the risk rule
   and canopy threshold in force, the page size and the templates, so any of them changing renders
   the report again; the SHA-256 makes a report and a sidecar of two racing writers
@@ -223,6 +227,14 @@ def _is_map_name(name: str) -> bool:
     """``<plot_id>.png``, ``overview.png`` or ``thumbs/<plot_id>.png``."""
     folder, _, file = name.rpartition("/")
     return file.endswith(".png") and folder in ("", "thumbs")
+
+
+def response_images(results: ObjectStore, resp: dict) -> JobImages:
+    """The maps of the analysis the response object ``resp`` shows (its ``analysis_run``;
+    none for a response written before migration 0003: the job's maps folder)."""
+    from eudr_pipeline.service.maps import images_key
+
+    return JobImages.of(results, images_key(resp["job_id"], resp.get("analysis_run")))
 
 
 def png_data_uri(data: bytes) -> str:
@@ -552,7 +564,7 @@ def report_key(resp: dict, options: AnalysisOptions, images: JobImages, fmt: str
     the page size, the templates. Equal keys, equal reports (the generation date aside)."""
     rule_text = options.risk_rule.describe()
     job = {k: resp.get(k) for k in ("job_id", "job_name", "username", "notes", "status", "created_at", "updated_at",
-                                    "finished_at", "dry_run", "layer_versions", "harvest_date")}
+                                    "finished_at", "dry_run", "layer_versions", "harvest_date", "analysis_run")}
     h = hashlib.sha256(orjson.dumps({
         "fmt": fmt, "templates": templates_fingerprint(), "job": job, "rule": rule_text, "per_page": per_page,
         "canopy": options.canopy_threshold}, option=orjson.OPT_SORT_KEYS))
@@ -613,15 +625,14 @@ class Report:
 
 def build_report(resp: dict, results: ObjectStore | Path, fmt: str = "html", *, options: AnalysisOptions,
                  per_page: int = PLOTS_PER_PDF_PAGE) -> Report:
-    """The report of the response object ``resp`` in ``fmt`` (html | pdf) from the job's
-    maps in ``results`` (the results store, or a results folder): from the cache when its
-    key still holds, else rendered and cached there."""
-    from eudr_pipeline.service.maps import images_key
-
+    """The report of the response object ``resp`` in ``fmt`` (html | pdf) from the maps
+    of its analysis (``resp["analysis_run"]``) in ``results`` (the results store, or a
+    results folder): from the cache when its key still holds, else rendered and cached
+    there."""
     if fmt not in FORMATS:
         raise ValueError(f"report format {fmt!r}: html or pdf")
     results = as_object_store(results)
-    images = JobImages.of(results, images_key(resp["job_id"]))
+    images = response_images(results, resp)
     key = report_key(resp, options, images, fmt, per_page)
     name = report_object(resp["job_id"], fmt)
     path = results.local_path(name)
@@ -638,9 +649,10 @@ def build_report(resp: dict, results: ObjectStore | Path, fmt: str = "html", *, 
 
 def job_report(state, job: dict, fmt: str = "html", *, options: AnalysisOptions | None = None,
                per_page: int = PLOTS_PER_PDF_PAGE) -> Report:
-    """The report of ``job`` (a job row) over the service ``state``; ``options``: the
-    risk rule and canopy threshold in force (default: the state's settings). The
-    thumbnails a large job lacks are drawn first (maps.ensure_thumbnails)."""
+    """The report of ``job`` (a job row) over the service ``state``, from its published
+    analysis; ``options``: the risk rule and canopy threshold in force (default: the
+    state's settings). The thumbnails a large job lacks are drawn first
+    (maps.ensure_thumbnails)."""
     from eudr_pipeline.service.maps import MapRequest, ensure_thumbnails
 
     ensure_thumbnails(MapRequest.of(state, job))

@@ -71,19 +71,19 @@ class ServiceState:
         return ObjectStore(self.settings.results_uri(), self.settings.results_dir())
 
     def job_response(self, job: dict) -> dict:
-        """The response object of ``job`` from its rows, plots and latest results."""
+        """The response object of ``job`` (a job row) from its plots and the analysis it
+        publishes (job_store.py: ``job["published_run"]``)."""
         return self.job_responses([job])[0]
 
     def job_responses(self, jobs: list[dict]) -> list[dict]:
-        """The response objects of several jobs of one user, in three queries whatever
-        their number (a page of GET /jobs)."""
+        """The response objects of several jobs of one user, each from its published
+        analysis, in four queries at most whatever their number (a page of GET /jobs)."""
         if not jobs:
             return []
-        ids = [j["job_id"] for j in jobs]
-        rows = self.jobs.job_plot_rows_of(ids)
-        results = self.jobs.latest_results_of(ids)
-        plots_by_id = self.plots.get_many(jobs[0]["username"], list({r["plot_id"] for rs in rows.values() for r in rs}))
-        return [job_response(j, rows[j["job_id"]], plots_by_id, {r["plot_id"]: r for r in results.get(j["job_id"], [])},
+        analyses = self.jobs.published_analyses(jobs)
+        plots_by_id = self.plots.get_many(jobs[0]["username"],
+                                          list({r["plot_id"] for a in analyses.values() for r in a.rows}))
+        return [job_response(j, analyses[j["job_id"]].rows, plots_by_id, analyses[j["job_id"]].results,
                              self.settings.base_url()) for j in jobs]
 
     def check_jwt_secret(self) -> None:

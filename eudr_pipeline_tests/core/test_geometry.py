@@ -45,11 +45,14 @@ def test_each_invalid_geometry_has_its_reason(geometry, props, message):
 
 
 def test_polygon_z_dropped_and_precision_warning():
-    coords = [[[10.0, 5.0, 12.0], [10.001, 5.0, 12.0], [10.001, 5.001, 3.0], [10.0, 5.001, 0.0], [10.0, 5.0, 12.0]]]
-    pg = parse_geometry(poly(coords), {}, "feature 0")
+    text = ('[[[10.0, 5.0, 12.0], [10.001, 5.0, 12.0], [10.001, 5.001, 3.0], [10.0, 5.001, 0.0], '
+            '[10.0, 5.0, 12.0]]]')
+    coords, written = json.loads(text), json.loads(text, parse_float=str, parse_int=str)
+    pg = parse_geometry(poly(coords), {}, "feature 0", written)
     assert not pg.geometry.has_z
-    assert any("decimals" in w for w in pg.warnings)
-    pg6 = parse_geometry(poly(SQUARE), {}, "feature 0")
+    assert any("written with 1 decimal " in w for w in pg.warnings)  # judged from the text, Z ignored
+    assert parse_geometry(poly(coords), {}, "feature 0").warnings == []  # parsed numbers alone: not judged
+    pg6 = parse_geometry(poly(SQUARE), {}, "feature 0", json.loads(json.dumps(SQUARE), parse_float=str))
     assert pg6.warnings == []
 
 
@@ -132,9 +135,9 @@ def test_batch_geodesic_areas_match_pyproj_per_geometry():
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("value, decimals", [(13.5, 1), (-85.99764, 5), (-85.997641, 6), (12.12345678, 6), (7.0, 0)])
-def test_coordinate_decimals(value, decimals):
-    from eudr_pipeline.core.geometry import coordinate_decimals
-    import numpy as np
+@pytest.mark.parametrize("text, decimals", [("13.5", 1), ("-85.99764", 5), ("-85.997641", 6), ("12.12345678", 8),
+                                           ("7", 0), ("7.0", 1), ("-5.297500", 6), ("1.5e-3", 4), ("2E+2", 0)])
+def test_written_decimals(text, decimals):
+    from eudr_pipeline.core.geometry import written_decimals
 
-    assert coordinate_decimals(np.array([value, 1.0])) == decimals
+    assert written_decimals(text) == decimals

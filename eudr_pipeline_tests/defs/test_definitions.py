@@ -19,7 +19,7 @@ def test_definitions_load_with_groups_and_descriptions(tmp_path):
     assert {"job_analyses", "jrc_gfc2020", "hansen_gfc", "jrc_tmf", "wdpa", "landmark", "wdpa_source"} <= keys
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.group_name in ("layers", "analysis", "service"), key
+        assert node.group_name in ("layers", "analysis", "service", "operations"), key
         assert node.description, key
     assert defs.resolve_schedule_def("layer_refresh_schedule").cron_schedule == "0 3 * * *"
 

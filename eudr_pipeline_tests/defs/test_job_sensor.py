@@ -42,9 +42,21 @@ def run(defs, instance, req):
         instance=instance, partition_key=req.partition_key, tags=req.tags, raise_on_error=False)
 
 
+def break_layer_files(settings: Settings) -> None:
+    """The demo layers in the catalogue (the sensor does not wait for them) but the forest
+    map's files gone: every run fails."""
+    import shutil
+
+    from eudr_pipeline.layers.store import LayerStore
+
+    ensure_demo_layers(settings)
+    shutil.rmtree(LayerStore.from_settings(settings).catalogue.current("jrc_gfc2020").store_path)
+
+
 def test_failed_runs_are_retried_then_the_job_ends_incomplete_with_refund(env):
     defs, state, instance = env
-    job_id = submit(state, "demo-01")  # no layer is ingested: every run fails
+    break_layer_files(state.settings)
+    job_id = submit(state, "demo-01")  # every run fails
     assert state.ledger.balance("erin").reserved == 2
     [req] = tick(defs, instance)
     assert req.run_key == f"{job_id}:1" and req.partition_key == job_id

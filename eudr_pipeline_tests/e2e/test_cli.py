@@ -156,19 +156,35 @@ def test_layers_ingest_and_list(tmp_path, demo):
 
 
 def test_make_demo_runs_the_whole_service_flow(tmp_path):
-    """`eudr demo` (what `make demo` runs): API + Dagster daemon, a demo user's job through the sensor."""
+    """`eudr demo` (what `make demo` runs): API + Dagster daemon, the layers ingested by a
+    layer_refresh run, a demo user's job through the sensor; the table lists every demo plot
+    (the one refused at registration too) and the paths printed are the files."""
     p = eudr("demo", "--out-dir", str(tmp_path / "run"))
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "registration of all 10 demo plots refused" in p.stdout
-    assert "done-with-errors" in p.stdout and "1 refunded for failed plots" in p.stdout
+    out = p.stdout
+    assert "hansen_gfc v1.12: ingesting... done in " in out and "layer refresh done" in out
+    assert "plot demo-09 refused at registration, as it should be: feature 8: self-intersecting polygon" in out
+    assert "9 of the 10 demo plots registered" in out
+    assert "done-with-errors" in out and "1 refunded for failed plots" in out
+    table = {line.split()[0]: line for line in out.splitlines() if line.startswith("demo-")}
+    assert sorted(table) == [f"demo-{k:02d}" for k in range(1, 11)]
+    assert "error: refused at registration: feature 8: self-intersecting polygon" in table["demo-09"]
+    assert "error: no jrc_gfc2020 tile covers" in table["demo-10"]
     for level in ("High", "Medium", "Low"):
-        assert level in p.stdout
-    response = [line.split(": ", 1)[1].strip() for line in p.stdout.splitlines() if line.startswith("response JSON:")][0]
-    doc = json.loads(open(response).read())
+        assert level in out
+    paths = {line.split(":", 1)[0]: Path(line.split(": ", 1)[1].strip()) for line in out.splitlines()
+             if line.startswith(("response JSON:", "images:", "results:"))}
+    assert "<" not in out and set(paths) == {"response JSON", "images", "results"}, out
+    doc = json.loads(paths["response JSON"].read_text())
     assert doc["status"] == "done-with-errors" and len(doc["plots"]) == 9
-    images = Path(response).parent / "images"  # 8 analysed plots: a map and a thumbnail each, and the overview
+    images = paths["images"]  # the maps of the analysis the response shows: <job>/images/<analysis_run>/
+    assert images == paths["response JSON"].parent / "images" / doc["analysis_run"]
+    # 8 analysed plots: a map and a thumbnail each, and the overview
     assert len(list(images.glob("*.png"))) == 8 + 1 and (images / "overview.png").is_file()
     assert len(list((images / "thumbs").glob("*.png"))) == 8
+    import pyarrow.parquet as pq
+
+    assert paths["results"].suffix == ".parquet" and pq.read_table(paths["results"]).num_rows >= 8
 
 
 def test_a_registry_file_adds_a_dataset_and_the_commodity_rules_apply(demo, tmp_path):

@@ -37,10 +37,10 @@ def run_job(tmp_path, *ids: str) -> tuple:
 def test_a_small_job_gets_every_map_from_its_run(tmp_path):
     state, job, ids = run_job(tmp_path, "demo-01", "demo-10")  # demo-10 fails: no map, grey on the overview
     done, failed = ids
-    assert Image.open(maps.overview_path(state, job["job_id"])).size == (1200, 800)
-    assert Image.open(maps.map_path(state, job["job_id"], done)).width == 1200
-    assert Image.open(maps.thumbnail_path(state, job["job_id"], done)).size == (maps.THUMBNAIL_PX,) * 2
-    assert not maps.map_path(state, job["job_id"], failed).exists()
+    assert Image.open(maps.overview_path(state, job)).size == (1200, 800)
+    assert Image.open(maps.map_path(state, job, done)).width == 1200
+    assert Image.open(maps.thumbnail_path(state, job, done)).size == (maps.THUMBNAIL_PX,) * 2
+    assert not maps.map_path(state, job, failed).exists()
     resp = state.job_response(job)
     assert resp["job_visualization_url"][0].endswith(f"/jobs/{job['job_id']}/overview.png")
     assert resp["job_visualization_url"][1].endswith(f"/plots/{done}/image.png")
@@ -51,18 +51,18 @@ def test_a_large_job_draws_its_maps_on_first_request_and_its_thumbnails_for_the_
     monkeypatch.setattr(maps, "EAGER_THUMBNAILS", 0)
     state, job, ids = run_job(tmp_path, "demo-02", "demo-03", "demo-10")  # demo-10 fails: no map
     ids = ids[:2]
-    assert maps.overview_path(state, job["job_id"]).is_file()
-    assert not any(maps.map_path(state, job["job_id"], p).exists() for p in ids)
+    assert maps.overview_path(state, job).is_file()
+    assert not any(maps.map_path(state, job, p).exists() for p in ids)
     # job_images skipped the thumbnails; job_reports drew them, in bulk, so the report shows every plot
-    assert all(maps.thumbnail_path(state, job["job_id"], p).is_file() for p in ids)
+    assert all(maps.thumbnail_path(state, job, p).is_file() for p in ids)
     html = (state.results_dir / job["job_id"] / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 1 + len(ids)  # the overview and a thumbnail per analysed plot
     for p in ids:
-        maps.thumbnail_path(state, job["job_id"], p).unlink()
-    req = maps.MapRequest(state, LayerStore(state.settings.layer_store_dir()), job)
+        maps.thumbnail_path(state, job, p).unlink()
+    req = maps.MapRequest(state, LayerStore(state.settings.layer_store_dir()), job, job["published_run"])
     path = maps.plot_map_file(req, ids[0])
-    assert path == maps.map_path(state, job["job_id"], ids[0]) and Image.open(path).width == 1200
-    assert not maps.thumbnail_path(state, job["job_id"], ids[0]).exists()
+    assert path == maps.map_path(state, job, ids[0]) and Image.open(path).width == 1200
+    assert not maps.thumbnail_path(state, job, ids[0]).exists()
     thumb = maps.plot_map_file(req, ids[1], thumbnail=True)
     assert Image.open(io.BytesIO(thumb.read_bytes())).size == (maps.THUMBNAIL_PX,) * 2
     assert maps.ensure_thumbnails(req) == 1 and maps.ensure_thumbnails(req) == 0  # only the missing one, once

@@ -16,6 +16,7 @@ from eudr_pipeline.cli import build_parser
 from eudr_pipeline.config import Settings
 from eudr_pipeline.errors import SettingsError
 from eudr_pipeline.service.deploy import (
+    CODE_LOCATION,
     PRODUCTION_INSTANCE,
     PROJECT_ROOT,
     dagster_postgres_url,
@@ -94,3 +95,14 @@ def test_a_bare_postgres_url_gets_the_driver_dagster_postgres_is_written_for():
     assert dagster_postgres_url("postgresql://u@h/d") == "postgresql+psycopg2://u@h/d"
     assert dagster_postgres_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg2://u@h/d"
     assert dagster_postgres_url("postgresql+psycopg2://u@h/d") == "postgresql+psycopg2://u@h/d"
+
+
+def test_compose_daemon_and_webserver_load_the_one_code_server():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    workspace = yaml.safe_load((COMPOSE.parent / "workspace.yaml").read_text())["load_from"][0]["grpc_server"]
+    server = services["code-server"]["command"]
+    assert workspace["host"] == "code-server" and str(workspace["port"]) == server[server.index("-p") + 1]
+    assert workspace["location_name"] == CODE_LOCATION == server[server.index("--location-name") + 1]
+    for name in ("daemon", "webserver"):
+        command = services[name]["command"]
+        assert command[command.index("-w") + 1] == "deploy/production/workspace.yaml"

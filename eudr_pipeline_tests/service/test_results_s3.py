@@ -15,7 +15,7 @@ from eudr_pipeline.defs.submissions.assets import job_reports, job_responses, re
 from eudr_pipeline.definitions import build_resources
 from eudr_pipeline.demo import demo_plots
 from eudr_pipeline.service.app import create_app
-from eudr_pipeline.service.dry_run import simulate
+from eudr_pipeline.service.dry_run import DRY_RUN_ANALYSIS, simulate
 from eudr_pipeline.service.maps import MapRequest, map_key, overview_key, plot_map_file
 from eudr_pipeline.service.reports import report_object
 from eudr_pipeline.service.state import ServiceState
@@ -41,7 +41,8 @@ def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, 
                           resources=build_resources(worker)).success  # response.json, thumbnails, report.html
 
     results = f"{s3_uri}/results"
-    written = {overview_key(job_id), map_key(job_id, ids[0]), response_key(job_id), report_object(job_id, "html")}
+    written = {overview_key(job_id, DRY_RUN_ANALYSIS), map_key(job_id, DRY_RUN_ANALYSIS, ids[0]), response_key(job_id),
+               report_object(job_id, "html")}
     assert written <= object_keys(s3_env, results)
     bucket, _, prefix = results[len("s3://"):].partition("/")
     s3 = s3_client(s3_env)
@@ -61,9 +62,10 @@ def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, 
         token = client.post("/login", headers={"Authorization": f"Basic {basic}"}).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
         overview = client.get(f"/jobs/{job_id}/overview.png")
-        assert overview.status_code == 200 and overview.content == before[overview_key(job_id)][0]
+        assert overview.status_code == 200 and overview.content == before[overview_key(job_id, DRY_RUN_ANALYSIS)][0]
         image = client.get(f"/jobs/{job_id}/plots/{ids[0]}/image.png")
-        assert image.status_code == 200 and image.content == drawn.read_bytes() == before[map_key(job_id, ids[0])][0]
+        assert image.status_code == 200
+        assert image.content == drawn.read_bytes() == before[map_key(job_id, DRY_RUN_ANALYSIS, ids[0])][0]
         report = client.get(f"/jobs/{job_id}/report")
         assert report.status_code == 200 and report.content == before[report_object(job_id, "html")][0]
         assert client.get(f"/jobs/{job_id}/plots/not-in-the-job/image.png").status_code == 404
@@ -94,8 +96,9 @@ def test_a_job_run_on_s3_layers_publishes_every_result(tmp_path, s3_uri, s3_env)
     job = state.jobs.job(job_id)
     assert job["status"] == "done-with-errors" and job["layer_versions"]["jrc_gfc2020"] == "V3"  # demo-10 fails
     keys = object_keys(s3_env, f"{s3_uri}/results")
-    assert {f"{job_id}/{result.run_id}.parquet", response_key(job_id), overview_key(job_id), map_key(job_id, ids[0]),
-            f"{job_id}/images/thumbs/{ids[0]}.png", report_object(job_id, "html")} <= keys, sorted(keys)
-    assert map_key(job_id, ids[1]) not in keys  # demo-10 fails: no map
+    run = result.run_id  # the analysis's maps are in its own folder
+    assert {f"{job_id}/{run}.parquet", response_key(job_id), overview_key(job_id, run), map_key(job_id, run, ids[0]),
+            f"{job_id}/images/{run}/thumbs/{ids[0]}.png", report_object(job_id, "html")} <= keys, sorted(keys)
+    assert map_key(job_id, run, ids[1]) not in keys  # demo-10 fails: no map
     analysed = [p for p in state.job_response(job)["plots"] if p["plot_id"] == ids[0]][0]["analysis"]
     assert analysed["forest_area_2020"] > 0 and analysed["risk_level"] in ("High", "Medium", "Low")

@@ -1,7 +1,10 @@
 """One observable source asset and one ingestion asset per reference layer.
 
 `<layer>_source` observes the layer source directory and reports the version in force
-there as its data version. `<layer>` ingests that version into the layer store (COG /
+there as its data version: in every `layer_refresh` run, and every
+EUDR_LAYER_OBSERVE_MINUTES through the ``layer_observation_sensor`` (sensors.py), so a new
+version folder shows in Dagster (`<layer>` stale: its source has a new data version)
+before it is ingested. `<layer>` ingests that version into the layer store (COG /
 GeoParquet + catalogue row) and reports the version as its data version, so every
 downstream analysis shows as stale when a new version lands. A version already in the
 catalogue is never ingested twice: the asset then materializes nothing."""
@@ -20,8 +23,25 @@ from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, DESCRIPTIONS, VECTOR_LAYERS
 from eudr_pipeline.layers.source_directory import current_version, layer_versions
 
+ABSENT = "absent"
+"""The data version of a layer source without any version folder."""
+
+
 def source_key(layer: str) -> dg.AssetKey:
+    """The key of the observable source asset of ``layer``: `<layer>_source`."""
     return dg.AssetKey(f"{layer}_source")
+
+
+def observed_version(src, layer: str) -> str:
+    """The data version of `<layer>_source`: the version in force in the layer source
+    directory ``src`` (newest folder, or the manifest's pin), or ABSENT."""
+    return current_version(src, layer) or ABSENT
+
+
+def source_metadata(src, layer: str) -> dict:
+    """What an observation of `<layer>_source` shows besides its data version: every
+    version folder present, and where."""
+    return {"versions": dg.MetadataValue.json(layer_versions(src, layer)), "source": str(src / layer)}
 
 
 def _preview_md(store: LayerStore, row: LayerVersion) -> str | None:
@@ -91,10 +111,8 @@ def _build_layer_assets(layer: str) -> tuple:
     )
     def layer_source(layer_store: LayerStoreResource) -> dg.ObserveResult:
         src = layer_store.source_dir()
-        v = current_version(src, layer)
-        return dg.ObserveResult(data_version=dg.DataVersion(v or "absent"),
-                                metadata={"versions": dg.MetadataValue.json(layer_versions(src, layer)),
-                                          "source": str(src / layer)})
+        return dg.ObserveResult(data_version=dg.DataVersion(observed_version(src, layer)),
+                                metadata=source_metadata(src, layer))
 
     @dg.asset(name=layer, group_name="layers", deps=[layer_source], output_required=False, kinds={"duckdb", "parquet" if layer in VECTOR_LAYERS else "geotiff"},
               description=DESCRIPTIONS[layer])

@@ -1,4 +1,12 @@
-"""A job's results for download: the export formats and the per-plot images."""
+"""A job's results for download: the export formats and the per-plot images, all of the
+job's published analysis (job_store.py).
+
+Image URLs are stable (``/jobs/{id}/plots/{plot_id}/image.png``, ``/jobs/{id}/overview.png``,
+the seed's shapes): each request is answered with the map of the analysis published at
+that moment, so a URL a client kept keeps working across re-analyses and always matches
+the numbers GET /jobs/{id} gives now. ``X-Analysis-Run`` names that analysis (the
+response object's ``analysis_run``) and ``Cache-Control: no-cache`` makes caches ask
+again (with the ETag and Last-Modified of the file served) before reusing a map."""
 
 from __future__ import annotations
 
@@ -15,6 +23,12 @@ from eudr_pipeline.service.routers.jobs import owned_job
 from eudr_pipeline.service.schemas import ERRORS
 
 router = APIRouter(tags=["results"])
+
+
+def map_headers(job: dict) -> dict[str, str]:
+    """The headers of a map of the job's published analysis (module docstring)."""
+    return {"Cache-Control": "private, no-cache", **({"X-Analysis-Run": job["published_run"]}
+                                                     if job["published_run"] else {})}
 
 
 @router.get("/jobs/{job_id}/export", responses={**ERRORS, 200: {"content": {
@@ -43,15 +57,15 @@ def image(job_id: str, plot_id: str, state: StateDep, username: CurrentUser) -> 
     path = plot_map_file(MapRequest.of(state, job), plot_id)
     if path is None:
         raise NotFound(f"no map for plot {plot_id} in job {job_id}: not analysed (yet)")
-    return FileResponse(path, media_type="image/png")
+    return FileResponse(path, media_type="image/png", headers=map_headers(job))
 
 
 @router.get("/jobs/{job_id}/overview.png", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
             response_class=Response)
 def overview(job_id: str, state: StateDep, username: CurrentUser) -> FileResponse:
     """The map of all plots of a job, coloured by risk level (PNG)."""
-    owned_job(state, username, job_id)
-    path = state.results.working_copy(overview_key(job_id))
+    job = owned_job(state, username, job_id)
+    path = state.results.working_copy(overview_key(job_id, job["published_run"]))
     if path is None:
         raise NotFound(f"no overview map for job {job_id} (yet)")
-    return FileResponse(path, media_type="image/png")
+    return FileResponse(path, media_type="image/png", headers=map_headers(job))
