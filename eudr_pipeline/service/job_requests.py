@@ -4,7 +4,7 @@ every problem listed with its location, and the normalised job it describes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eudr_pipeline.core.analysis import CHECK_TYPES
@@ -29,10 +29,16 @@ class JobRequest:
     plot_ids: list[str]
     checks: list[dict[str, Any]]
     plots: dict[str, dict[str, Any]]
+    _plot_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     def plot_checks(self, plot_id: str) -> list[dict[str, Any]]:
-        """The checks of one plot with their effective config [{type, config}]."""
-        return [{"type": c["type"], "config": plot_config(c, self.plots[plot_id])} for c in self.checks]
+        """The checks of one plot with their effective config [{type, config}] (computed
+        once: the validation and the stored job plot both read them)."""
+        found = self._plot_checks.get(plot_id)
+        if found is None:
+            found = self._plot_checks[plot_id] = [{"type": c["type"], "config": plot_config(c, self.plots[plot_id])}
+                                                  for c in self.checks]
+        return found
 
 
 def plot_config(check: dict[str, Any], plot: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +92,8 @@ def _check_errors(c_i: int, check: CheckIn, plot_ids: set[str]) -> list[dict]:
 def _commodity_errors(request: JobRequest) -> list[dict]:
     return [{"loc": ["body", "plot_ids", k],
              "msg": f"plot {pid} has no commodity for the eudr check: set it on the plot, in the check's config or in per_plot"}
-            for k, pid in enumerate(request.plot_ids) for c in request.checks
-            if c["type"] == "eudr" and plot_config(c, request.plots[pid])["commodity"] is None]
+            for k, pid in enumerate(request.plot_ids) for c in request.plot_checks(pid)
+            if c["type"] == "eudr" and c["config"]["commodity"] is None]
 
 
 def _text_errors(body: MakeJobRequest) -> list[dict]:

@@ -11,11 +11,41 @@ the maps of the numbers the API gives now (service/routers/results.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eudr_pipeline.service.job_status import TERMINAL_STATUSES
 from eudr_pipeline.service.pricing import estimated_duration_s
 from eudr_pipeline.service.timestamps import iso
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the block runs (reading, building and
+    encoding a response object of thousands of plots): each of the many collections the
+    allocation of its dicts and lists triggers would walk every live object, which more
+    than doubled the time of a 10,000-plot GET /jobs/{id} (BENCHMARKS.md). Reference
+    counting still frees everything; cycles wait for the next collection. Counted, so
+    requests in threads overlapping the block turn it back on only when the last ends."""
+    global _gc_holders
+    with _gc_lock:
+        _gc_holders += 1
+        if _gc_holders == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0:
+                gc.enable()
 
 
 def utc(t: dt.datetime) -> dt.datetime:
@@ -42,26 +72,37 @@ def progress(job: dict, plot_rows: list[dict]) -> int:
     return int(100 * finished / max(len(plot_rows), 1))
 
 
-def _plot(job: dict, row: dict, plot: dict, result: dict | None, image: str | None) -> dict[str, Any]:
+class _IsoTimes(dict):
+    """``iso`` of each time, computed once: a job's plots share a few registration times."""
+
+    def __missing__(self, t: dt.datetime | None) -> str | None:
+        self[t] = out = iso(t)
+        return out
+
+
+def _plot(job: dict, row: dict, plot: dict, result: dict | None, image: str | None, isos=None) -> dict[str, Any]:
+    isos = _IsoTimes() if isos is None else isos
     return {
         "username": job["username"], "country": plot.get("country"), "state": plot.get("state"),
         "analysis": (result or {}).get("analysis") or {}, "plot_id": row["plot_id"], "plot_name": plot.get("plot_name"),
         "geojson_features": plot.get("features", [row["feature"]]), "harvest_dates": plot.get("harvest_dates", []),
         "commodity": plot.get("commodity"), "lat": f"{plot.get('lat', 0.0):.6f}", "lon": f"{plot.get('lon', 0.0):.6f}",
-        "area_ha": plot.get("area_ha"), "tokens_cost": row["tokens_cost"], "created_at": iso(plot.get("created_at")),
-        "updated_at": iso(plot.get("updated_at")), "analysis_image": image,
+        "area_ha": plot.get("area_ha"), "tokens_cost": row["tokens_cost"], "created_at": isos[plot.get("created_at")],
+        "updated_at": isos[plot.get("updated_at")], "analysis_image": image,
         "additional_info": plot.get("additional_info", {}), "status": row["status"], "error": row["error"],
     }
 
 
-def _tasks(job: dict, row: dict) -> list[dict[str, Any]]:
+def _tasks(job: dict, row: dict, isos=None) -> list[dict[str, Any]]:
+    isos = _IsoTimes() if isos is None else isos
     started, ended = row.get("started_at"), row.get("finished_at")
+    created, finished = isos[job["created_at"]], isos[ended]
     return [{
         "id": f"{row['plot_id']}:{c['type']}", "plot_id": row["plot_id"], "check": c["type"], "config": c["config"],
         "status": row["status"], "progress": 100 if row["status"] in ("done", "failed") else 0,
         "time_taken": f"{(ended - started).total_seconds():.3f}s" if started and ended else None,
         "err_msg": row["error"], "failure_type": row["failure_type"],
-        "created_at": iso(job["created_at"]), "finished_at": iso(ended),
+        "created_at": created, "finished_at": finished,
     } for c in row["checks"]]
 
 
@@ -88,12 +129,13 @@ def job_response(job: dict, plot_rows: list[dict], plots_by_id: dict[str, dict],
     """The response object of ``job`` from its plot rows with their task state and the
     result of each plot by id, both of its published analysis (job_store.JobAnalysis), the
     registered plots by id, and the API's base URL."""
-    plots_out, tasks, urls = [], [], []
+    plots_out, tasks, urls, isos = [], [], [], _IsoTimes()
     for row in plot_rows:
         image = image_url(base_url, job["job_id"], row["plot_id"]) if row["status"] == "done" else None
         urls += [image] if image else []
-        plots_out.append(_plot(job, row, plots_by_id.get(row["plot_id"], {}), results.get(row["plot_id"]), image))
-        tasks += _tasks(job, row)
+        plots_out.append(_plot(job, row, plots_by_id.get(row["plot_id"], {}), results.get(row["plot_id"]), image,
+                               isos))
+        tasks += _tasks(job, row, isos)
     if job["status"] in TERMINAL_STATUSES and urls:
         urls.insert(0, overview_url(base_url, job["job_id"]))
     return job_summary(job, len(plot_rows)) | {

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from eudr_pipeline.service.database import analysis_runs, fetch_page, job_plots, jobs
 from eudr_pipeline.service.job_status import JOB_STATUSES, TERMINAL_STATUSES
+from eudr_pipeline.service.plots import row_dicts
 from eudr_pipeline.service.timestamps import utcnow
 
 @dataclass(frozen=True)
@@ -130,8 +131,8 @@ class JobStore:
             return out
         pairs = sa.tuple_(analysis_runs.c.job_id, analysis_runs.c.dagster_run_id).in_(list(runs.items()))
         with self.engine.connect() as con:
-            for r in con.execute(sa.select(analysis_runs).where(pairs)).mappings():
-                out[r["job_id"]][r["plot_id"]] = dict(r)
+            for r in row_dicts(con.execute(sa.select(analysis_runs).where(pairs))):
+                out[r["job_id"]][r["plot_id"]] = r
         return out
 
     def published_analysis(self, job: dict[str, Any]) -> JobAnalysis:
@@ -203,9 +204,9 @@ class JobStore:
         """job_plot_rows of several jobs, by job, in one query."""
         out: dict[str, list[dict[str, Any]]] = {j: [] for j in job_ids}
         with self.engine.connect() as con:
-            for r in con.execute(sa.select(job_plots).where(job_plots.c.job_id.in_(job_ids))
-                                 .order_by(job_plots.c.job_id, job_plots.c.position)).mappings():
-                out[r["job_id"]].append(dict(r))
+            for r in row_dicts(con.execute(sa.select(job_plots).where(job_plots.c.job_id.in_(job_ids))
+                                           .order_by(job_plots.c.job_id, job_plots.c.position))):
+                out[r["job_id"]].append(r)
         return out
 
     def pending_jobs(self, limit: int = 100) -> list[dict[str, Any]]:

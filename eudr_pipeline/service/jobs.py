@@ -22,20 +22,28 @@ from eudr_pipeline.service.timestamps import utcnow
 def submit_job(state: ServiceState, username: str, request: JobRequest, dry_run: bool) -> str:
     """Store the job, its plots and the token reservation in one transaction; the job's
     id. InsufficientTokens (nothing stored) when its cost is not free."""
+    return submit_job_rows(state, username, request, dry_run)[0]
+
+
+def submit_job_rows(state: ServiceState, username: str, request: JobRequest,
+                    dry_run: bool) -> tuple[str, list[dict]]:
+    """``submit_job``, also giving the job's plot rows as ``job_store.job_plot_rows`` reads
+    them back (task state pending), so that the make_job answer need not read them again."""
     costs = plot_costs([c["type"] for c in request.checks], {p: request.plots[p]["area_ha"] for p in request.plot_ids})
     job_id, now = str(uuid.uuid4()), utcnow()
+    rows = [{"job_id": job_id, "position": pos, "plot_id": pid, "feature": request.plots[pid]["features"][0],
+             "checks": request.plot_checks(pid), "tokens_cost": 0 if dry_run else costs[pid], "status": "pending"}
+            for pos, pid in enumerate(request.plot_ids)]
     with state.engine.begin() as con:
         con.execute(jobs.insert().values(
             job_id=job_id, username=username, job_name=request.job_name, notes=request.notes,
             additional_info=request.additional_info, checks=request.checks, status="pending", dry_run=dry_run,
             token_cost=0 if dry_run else sum(costs.values()), created_at=now, updated_at=now))
-        con.execute(job_plots.insert(), [
-            {"job_id": job_id, "position": pos, "plot_id": pid, "feature": request.plots[pid]["features"][0],
-             "checks": request.plot_checks(pid), "tokens_cost": 0 if dry_run else costs[pid], "status": "pending"}
-            for pos, pid in enumerate(request.plot_ids)])
+        con.execute(job_plots.insert(), rows)
         if not dry_run:
             state.ledger.reserve(con, username, job_id, sum(costs.values()))
-    return job_id
+    pending = {"error": None, "failure_type": None, "started_at": None, "finished_at": None}
+    return job_id, [r | pending for r in rows]
 
 
 def final_status(rows: list[dict]) -> str:
