@@ -4,7 +4,8 @@
     eudr demo [--out-dir DIR] [--core]
     eudr serve | serve-all
     eudr users add NAME --password PW [--tokens N] | users list
-    eudr layers ingest [--sources DIR] [--layer NAME] | layers list
+    eudr jobs stale [--json] | jobs reanalyse (--stale | JOB_ID...)
+    eudr layers ingest [--sources DIR] [--layer NAME] | layers refresh | layers list
     eudr db upgrade [--revision REV]
 
 Exit codes: 0 done (plots that failed carry an ``error``), 2 unusable input (one line on
@@ -13,31 +14,68 @@ stderr saying what and where)."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from eudr_pipeline.config import Settings
-from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
-from eudr_pipeline.core.intake import parse_date, request_from_feature
-from eudr_pipeline.errors import EudrError, PlotsFileError, SettingsError
-from eudr_pipeline.files import write_atomic
-from eudr_pipeline.layers.source_directory import open_layer_set
+
+_COLLECTING = gc.isenabled()
+gc.disable()  # the imports build many objects and no garbage cycles: no collection while they run
+try:
+    from eudr_pipeline.config import Settings
+    from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
+    from eudr_pipeline.core.intake import parse_date, requests_from_features
+    from eudr_pipeline.errors import EudrError, PlotsFileError, SettingsError
+    from eudr_pipeline.files import write_atomic
+    from eudr_pipeline.layers.source_directory import open_layer_set
+finally:
+    if _COLLECTING:
+        gc.enable()
+
 
 def read_features(path: Path) -> list[Any]:
     """The features of a GeoJSON FeatureCollection (or a single Feature) file."""
+    return features_of(read_plots_text(path), path)
+
+
+def read_plots_text(path: Path) -> str:
+    """The text of a plots file, or PlotsFileError saying why not."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlotsFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlotsFileError(f"{path}: cannot read ({exc})") from exc
+
+
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # ASCII digits -> "0", anything else -> " "
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, by orjson (a few times faster) where it gives the same: not for
+    what orjson refuses and json accepts (NaN, Infinity, lone surrogates...), nor for
+    integers of 19 digits or more, which orjson turns into floats."""
+    import orjson
+
+    if b"0" * 19 not in text.encode("utf-8", "surrogatepass").translate(_DIGITS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+def features_of(text: str, path: Path) -> list[Any]:
+    """The features of a GeoJSON text read from ``path``, or PlotsFileError naming it."""
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except json.JSONDecodeError as exc:
         raise PlotsFileError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
     if isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -59,29 +97,54 @@ def run_analysis(
 ) -> list[PlotResult]:
     """Analyse every feature of ``plots`` against the layer source directory ``sources``;
     one result per feature, in input order."""
-    features = read_features(plots)
-    layers = open_layer_set(sources)
-    today = dt.date.today()
-    requests = [request_from_feature(f, i, harvest_date, commodity, today=today) for i, f in enumerate(features)]
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
+    with _collector_paused():
+        text = read_plots_text(plots)
+        features = features_of(text, plots)
+        layers = open_layer_set(sources)
+        # the text is read again as written only when needed: the coordinates' precision (core/intake.py)
+        requests = requests_from_features(features, harvest_date, commodity, today=dt.date.today(), text=text)
+        bar = None
+        if show_progress and sys.stderr.isatty():  # tqdm(disable=None) shows nothing elsewhere
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(requests), file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
+            bar = tqdm(total=len(requests), file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
+        try:
+            return analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+            layers.close()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: the parsed file (a million small lists), its
+    geometries and the analyses hold no reference cycles, yet it would scan them all again at
+    every full collection (a quarter of the time at 10,000 plots)."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        return analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)
+        yield
     finally:
-        if bar is not None:
-            bar.close()
-        layers.close()
+        if collecting:
+            gc.enable()
 
 
 def _write_results(results: list[PlotResult], out: Path | None) -> None:
-    doc = json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1)
+    """The analysis objects as JSON indented by 2, UTF-8 with non-ASCII characters as they
+    are, written by orjson (json.dumps where orjson cannot write a value, e.g. a text with a
+    lone surrogate). The objects hold no NaN or infinity (README, "Analysing your own plots")."""
+    import orjson
+
+    objects = [r.to_json() for r in results]
+    try:
+        doc = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        doc = (json.dumps(objects, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     if out is None:
-        sys.stdout.write(doc + "\n")
+        sys.stdout.write(doc.decode("utf-8"))
     else:
-        write_atomic(out, doc + "\n")
+        write_atomic(out, doc)
 
 
 def results_table(results: list[PlotResult]) -> str:
@@ -106,15 +169,19 @@ def results_table(results: list[PlotResult]) -> str:
 
 def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     t0 = time.perf_counter()
+    # At the process's exit the interpreter's last collection would walk every object the
+    # imports and the analysis left (0.1 s): the command owns no garbage cycles worth it.
+    atexit.register(gc.freeze)
     harvest = parse_date(args.harvest_date, "--harvest-date") if args.harvest_date else None
     if args.format in ("parquet",) and not args.out:
         return _fail(f"--format {args.format} writes a binary file: give --out FILE")
-    results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity, settings.analysis_options())
-    out = Path(args.out) if args.out else None
-    if args.format == "json":
-        _write_results(results, out)
-    else:
-        out = _write_export(Path(args.plots), results, args.format, out)
+    with _collector_paused():
+        results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity, settings.analysis_options())
+        out = Path(args.out) if args.out else None
+        if args.format == "json":
+            _write_results(results, out)
+        else:
+            out = _write_export(Path(args.plots), results, args.format, out)
     failed = sum(1 for r in results if r.error)
     print(f"{len(results)} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
           + (f"; results in {out}" if out else ""), file=sys.stderr)
@@ -141,9 +208,10 @@ def _write_export(plots: Path, results: list[PlotResult], format: str, out: Path
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """The whole service flow, headless, on the embedded demo data: a demo user registers
-    the demo plots and submits a job through the API, the Dagster daemon's sensor picks it
-    up, the run writes the response; then the per-plot table and the output paths."""
+    """The whole service flow, headless, on the embedded demo data: the layers ingested by a
+    `layer_refresh` run, a demo user registers the demo plots and submits a job through the
+    API, the Dagster daemon's sensor picks it up, the run writes the response; then the
+    per-plot table (the plot refused at registration included) and the output paths."""
     import dataclasses
 
     from eudr_pipeline.demo import demo_plots
@@ -159,17 +227,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     dep = Deployment.prepare(settings)
     ensure_demo_users(state)
     try:
-        dep.ingest_layers()
         dep.start_api()
         dep.start_daemon()
+        _refresh_layers(dep)
         api = Client(f"http://{settings.api_host}:{settings.api_port}").login("demo", "demo-password")
         features = demo_plots()["features"]
-        try:
-            api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": features})
-        except ApiResponseError as exc:
-            print(f"registration of all 10 demo plots refused, as it should be: {exc.body['errors'][0]['msg']}")
-        good = [f for f in features if f["properties"]["plot_id"] != "demo-09"]
-        registered = api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": good})
+        registered, refused = _register_demo_plots(api, features)
+        print(f"{len(registered)} of the {len(features)} demo plots registered")
         names = {p["plot_id"]: p["geojson_features"][0]["properties"]["plot_id"] for p in registered}
         before = api.request("GET", "/users/check_tokens")
         t0 = time.perf_counter()
@@ -179,20 +243,71 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         job = api.wait_job(job["job_id"], timeout=300)
         print(f"job {job['status']} in {time.perf_counter() - t0:.1f} s")
         after = api.request("GET", "/users/check_tokens")
+    except ApiResponseError as exc:
+        return _fail(f"the demo's API call failed: {exc}")
     finally:
         dep.stop()
     results = [PlotResult(names.get(p["plot_id"], p["plot_id"]), p["area_ha"], p["analysis"] or None, p.get("error"))
                for p in job["plots"]]
+    results += [PlotResult(features[i]["properties"]["plot_id"], None, None, f"refused at registration: {reason}")
+                for i, reason in refused.items()]
+    order = {f["properties"]["plot_id"]: k for k, f in enumerate(features)}
     print()
-    print(results_table(results))
+    print(results_table(sorted(results, key=lambda r: order.get(r.plot_id, len(order)))))
     print()
     spent = before["balance"] - after["balance"]
     print(f"tokens: {job['token_cost']} reserved, {spent} spent, {job['token_cost'] - spent} refunded for failed plots")
-    results_dir = settings.results_dir() / job["job_id"]
-    print(f"response JSON: {results_dir / 'response.json'}")
-    print(f"images:        {results_dir / 'images'}/")
-    print(f"results:       {results_dir}/<run_id>.parquet")
+    for label, path in _result_paths(state, job["job_id"]):
+        print(f"{label + ':':<15}{path}")
     return 0 if job["status"] in ("done", "done-with-errors") else 1
+
+
+def _register_demo_plots(api, features: list[dict]) -> tuple[list[dict], dict[int, str]]:
+    """(the registered plots, {feature index: reason} of the features refused). The API
+    refuses a whole request naming each bad feature (the demo's self-intersecting plot):
+    those are said and left out, the others registered."""
+    from eudr_pipeline.service.client import ApiResponseError
+
+    try:
+        return api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": features}), {}
+    except ApiResponseError as exc:
+        refused: dict[int, str] = {}
+        for e in exc.body.get("errors", []) if isinstance(exc.body, dict) else []:
+            loc = e.get("loc") or []
+            if len(loc) > 2 and loc[:2] == ["body", "features"] and isinstance(loc[2], int):
+                refused.setdefault(loc[2], e["msg"])
+        if not refused:
+            raise
+    for i, reason in refused.items():
+        print(f"plot {features[i]['properties']['plot_id']} refused at registration, as it should be: {reason}")
+    good = [f for i, f in enumerate(features) if i not in refused]
+    return api.request("POST", "/plots/make_plot", {"type": "FeatureCollection", "features": good}), refused
+
+
+def _result_paths(state, job_id: str) -> list[tuple[str, Path]]:
+    """(label, working copy path) of a job's response JSON, images folder and the GeoParquet
+    of its latest analysis run, as the results store holds them."""
+    from eudr_pipeline.object_store import key_join
+
+    results = state.results
+    keys = [i.key for i in results.list(f"{job_id}/")]
+    out = []
+    response = results.working_copy(key_join(job_id, "response.json"))
+    if response is not None:
+        out.append(("response JSON", response))
+    overviews = [k for k in keys if k.endswith("/overview.png")]
+    if overviews:
+        folder = overviews[-1].rsplit("/", 1)[0]
+        for k in keys:
+            if k.startswith(folder + "/"):
+                results.working_copy(k)
+        out.append(("images", results.local_path(folder)))
+    parquets = [k for k in keys if k.endswith(".parquet")]
+    if parquets:
+        run_id = state.jobs.job(job_id).get("dagster_run_id")
+        key = key_join(job_id, f"{run_id}.parquet")
+        out.append(("results", results.working_copy(key if key in parquets else parquets[-1])))
+    return out
 
 
 def cmd_analyze_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -248,8 +363,10 @@ def cmd_celery_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
-    """The local deployment: API, Dagster webserver and daemon (sensor, schedule), demo
-    layers ingested, demo users; Ctrl-C stops everything."""
+    """The local deployment: API, Dagster code server, daemon (sensors, schedule) and
+    webserver started first, then the layer versions in force ingested by a `layer_refresh`
+    run whose progress is shown per layer (the API answers meanwhile); demo users; Ctrl-C
+    stops everything."""
     from eudr_pipeline.service.deploy import DEMO_USERS, Deployment, ensure_demo_users
     from eudr_pipeline.service.state import ServiceState
 
@@ -263,17 +380,19 @@ def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
     dep = Deployment.prepare(settings)
     ensure_demo_users(ServiceState(settings))
     try:
-        print("ingesting the layer versions in force through Dagster (layer_refresh)...")
-        dep.ingest_layers()
+        print("starting the API, the Dagster code server, daemon and webserver...")
         dep.start_api(quiet=False)
         dep.start_daemon()
-        dep.start_celery_workers(quiet=False)
+        dep.start_celery_workers()
         dep.start_webserver()
-        print(f"API:     http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
-        print(f"Dagster: http://127.0.0.1:{settings.dagster_port}")
-        print("users:   " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
-        print(f"logs:    {dep.log_dir}  -- Ctrl-C stops everything")
-        while all(p.poll() is None for p in dep.procs):
+        print(f"API:         http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
+        print(f"Dagster:     http://127.0.0.1:{settings.dagster_port}")
+        print(f"DAGSTER_HOME={dep.home}  (dagster CLI: -w {dep.workspace()})")
+        print("users:       " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
+        print(f"logs:        {dep.log_dir.resolve()}")
+        _refresh_layers(dep)
+        print("ready -- Ctrl-C stops everything")
+        while dep.processes_alive():
             time.sleep(1)
         print("a process exited; stopping", file=sys.stderr)
         return 1
@@ -281,6 +400,19 @@ def cmd_serve_all(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         dep.stop()
+
+
+def _refresh_layers(dep) -> bool:
+    """Launch a `layer_refresh` run in the deployment and print its progress, one line per
+    layer; whether it succeeded (a failed layer keeps its previous version in use)."""
+    run_id = dep.launch_layer_refresh()
+    print(f"layer refresh: run {run_id} (Dagster: Runs), the versions in force in the layer sources:")
+    status = dep.follow_layer_refresh(run_id, keep_going=dep.processes_alive)
+    if status is None:
+        return False
+    ok = status.value == "SUCCESS"
+    print(f"layer refresh {'done' if ok else status.value.lower() + ': the previous versions stay in use'}")
+    return ok
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -305,6 +437,51 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def find_stale_jobs(settings: Settings) -> list:
+    """The stale jobs now (service/stale_jobs.py): the job database against the layer store."""
+    from eudr_pipeline.layers.store import LayerStore
+    from eudr_pipeline.service.deploy import upgrade_job_database
+    from eudr_pipeline.service.stale_jobs import stale_jobs, versions_in_use
+    from eudr_pipeline.service.state import ServiceState
+
+    upgrade_job_database(settings)
+    return stale_jobs(ServiceState(settings).engine, versions_in_use(LayerStore.from_settings(settings)))
+
+
+def cmd_jobs_stale(args: argparse.Namespace, settings: Settings) -> int:
+    found = find_stale_jobs(settings)
+    if args.json:
+        print(json.dumps([{"job_id": j.job_id, "job_name": j.job_name, "owner": j.owner, "plots": j.plots,
+                           "status": j.status, "submitted": j.submitted.isoformat(), "used": j.used,
+                           "current": j.current} for j in found], indent=1))
+        return 0
+    print(f"{'job_id':<36}  {'job_name':<24} {'owner':<16} {'plots':>6}  {'submitted':<16}  layers (old -> new)")
+    for j in found:
+        print(f"{j.job_id:<36}  {(j.job_name or '')[:24]:<24} {j.owner[:16]:<16} {j.plots:>6}  "
+              f"{j.submitted:%Y-%m-%d %H:%M}  {j.changes()}")
+    print(f"{len(found)} stale job(s)" + (": re-analyse them with `eudr jobs reanalyse --stale`" if found else ""))
+    return 0
+
+
+def cmd_jobs_reanalyse(args: argparse.Namespace, settings: Settings) -> int:
+    from eudr_pipeline.defs.operations.backfill import backfill_url, reanalyse_jobs
+    from eudr_pipeline.service.stale_jobs import check_reanalysable
+    from eudr_pipeline.service.state import ServiceState
+
+    if bool(args.stale) == bool(args.job_ids):
+        return _fail("give either --stale or job ids")
+    ids = [j.job_id for j in find_stale_jobs(settings)] if args.stale else list(dict.fromkeys(args.job_ids))
+    if not ids:
+        print("no stale job: nothing to re-analyse")
+        return 0
+    check_reanalysable(ServiceState(settings).engine, ids)
+    backfill_id = reanalyse_jobs(settings, ids)
+    print(f"backfill {backfill_id}: process_job over {len(ids)} job partition(s), run by the Dagster daemon "
+          "(no token charged)")
+    print(f"follow it at {backfill_url(settings, backfill_id)}")
+    return 0
+
+
 def cmd_layers_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from eudr_pipeline.layers.reference_layers import ALL_LAYERS
     from eudr_pipeline.layers.refresh import ingest_new_versions
@@ -324,6 +501,22 @@ def cmd_layers_ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{o.layer:<12} {o.version:<10} {o.row.status}" + (f" ({failed})" if failed else ""))
         code = code or int(not o.ok)
     return code
+
+
+def cmd_layers_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    """Pick up new layer versions now: a run of the `layer_refresh` Dagster job in the
+    deployment's instance (shown in the UI), launched as `dagster job launch` does, through
+    the running deployment's code server (else a code server of the command's own), and its
+    progress per layer until it ends. Exit 1 when the run failed."""
+    from eudr_pipeline.service.deploy import Deployment
+
+    dep = Deployment.prepare(settings)
+    print(f"DAGSTER_HOME={dep.home}; workspace {dep.workspace()}")
+    try:
+        return 0 if _refresh_layers(dep) else 1
+    except KeyboardInterrupt:
+        print("eudr: stopped following; the run goes on (Dagster UI: Runs)", file=sys.stderr)
+        return 130
 
 
 def cmd_layers_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -410,6 +603,20 @@ def _fail(msg: str) -> int:
     return 2
 
 
+def add_jobs_parser(sub) -> None:
+    """`eudr jobs stale | reanalyse`: the operator's commands for stale jobs."""
+    jb = sub.add_parser("jobs", help="customer jobs: stale ones, re-analysis").add_subparsers(dest="jobs_command",
+                                                                                             required=True)
+    js = jb.add_parser("stale", help="jobs analysed with a layer version no longer in use")
+    js.add_argument("--json", action="store_true", help="as JSON, with every layer's versions")
+    js.set_defaults(func=cmd_jobs_stale)
+    jr = jb.add_parser("reanalyse", help="re-analyse jobs with the layer versions in use: a Dagster backfill of "
+                                         "process_job over their partitions (no token charged)")
+    jr.add_argument("job_ids", nargs="*", metavar="JOB_ID")
+    jr.add_argument("--stale", action="store_true", help="every stale job (`eudr jobs stale`)")
+    jr.set_defaults(func=cmd_jobs_reanalyse)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eudr", description="EUDR due-diligence pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -446,11 +653,15 @@ def build_parser() -> argparse.ArgumentParser:
     ua.set_defaults(func=cmd_users_add)
     ul = us.add_parser("list", help="users and their token balances")
     ul.set_defaults(func=cmd_users_list)
+    add_jobs_parser(sub)
     lay = sub.add_parser("layers", help="the versioned layer store").add_subparsers(dest="layers_command", required=True)
     li = lay.add_parser("ingest", help="ingest the version in force of each layer (what the schedule does)")
     li.add_argument("--sources", help="layer source directory or file:// URI (default: EUDR_LAYER_SOURCES / demo)")
     li.add_argument("--layer", action="append", help="only this layer (repeatable)")
     li.set_defaults(func=cmd_layers_ingest)
+    lr = lay.add_parser("refresh", help="launch a layer_refresh run in the deployment's Dagster instance now "
+                                        "and show its progress (what the daily schedule does)")
+    lr.set_defaults(func=cmd_layers_refresh)
     ll = lay.add_parser("list", help="every catalogued layer version and which is in use")
     ll.set_defaults(func=cmd_layers_list)
     lfe = lay.add_parser("fetch", help="download the tiles covering an area from the layers' publishers")

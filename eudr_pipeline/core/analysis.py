@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 import shapely
@@ -21,11 +21,13 @@ from eudr_pipeline import __version__
 from eudr_pipeline.core.coverage import CoverageCells, coverage_cells
 from eudr_pipeline.core.geometry import geodesic_areas_ha
 from eudr_pipeline.core.grid import Grid
-from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.indicators import FIRST_YEAR, Batch, Indicator, compute_indicators, sample_cells
 from eudr_pipeline.core.overlaps import Overlap, VectorLayer, most_restrictive, overlaps
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.core.risk import CommodityRules, RiskRule, assess_commodity_risk, assess_risk
+
+if TYPE_CHECKING:  # drawn under the maps only: rasterio.warp and the rest stay off `eudr analyze`'s start
+    from eudr_pipeline.core.imagery import Imagery
 
 CHECK_TYPES = ("eudr", "protected-area", "indigenous-land")
 COMMODITIES = ("wood", "soy", "cocoa", "coffee", "palm_oil", "beef", "rubber")
@@ -102,6 +104,7 @@ class PlotRequest:
     checks: tuple[str, ...] = ("eudr",)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    area_ha: float | None = None  # the geodesic area of ``geometry`` when intake measured it
 
 
 @dataclass
@@ -240,28 +243,47 @@ def raster_metrics(geoms: np.ndarray, end_years: np.ndarray, layers: LayerSet, o
 # ---------------------------------------------------------------- assembly
 
 def _r(x: float, nd: int = 6) -> float:
-    return float(round(float(x), nd))
+    x = float(x)
+    return x if x == 0.0 else float(round(x, nd))  # round() keeps 0.0 and -0.0 as they are
 
 
 def _pct(part: float, whole: float) -> float:
     return _r(100.0 * part / whole, 4) if whole > 0 else 0.0
 
 
+def _rounded(values: np.ndarray, nd: int = 6) -> list[float]:
+    """``[_r(v, nd) for v in values]`` as arrays. round() rounds the exact value of x to nd
+    decimals (half to even), then takes the float nearest that decimal; here x * 10**nd is
+    rounded to an integer and divided by 10**nd, two IEEE steps that give the same float
+    whenever the product's own rounding cannot have moved it across a half. The values whose
+    product lies within 4 ulps of a half, and any not finite or beyond 2**52, go through
+    round() itself."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    scale = 10.0 ** nd
+    y = x * scale
+    with np.errstate(invalid="ignore"):
+        doubt = ~(np.abs(y) < 2.0 ** 52) | (np.abs(y - np.floor(y) - 0.5) <= 4 * np.spacing(np.abs(y)))
+    out = (np.rint(y) / scale).tolist()
+    for i in np.flatnonzero(doubt).tolist():
+        out[i] = _r(x[i], nd)
+    return out
+
+
 def _overlap_block(ov: Overlap, area_ha: float, layer: VectorLayer | None, kind: str) -> dict[str, Any]:
     """The analysis.md section 4 block of one overlap layer: ``<kind>_overlap_summary``
     (union total in ha and % of the plot), ``<kind>_details`` (per polygon), sources."""
     details = [{**rec, "overlap_area_ha": _r(ha)} for rec, ha in ov.details]
-    summary = {f"{kind}_overlap": ov.total_ha > 0, "total_overlap_percentage": _pct(ov.total_ha, area_ha),
+    keys = _OVERLAP_KEYS[kind]
+    summary = {keys[0]: ov.total_ha > 0, "total_overlap_percentage": _pct(ov.total_ha, area_ha),
                "total_overlap_area_ha": _r(ov.total_ha)}
     if kind == "protected_area":
         summary["most_restrictive_extractive_activity_legality"] = most_restrictive(
             [d["extractive_activity_legality"] for d in details])
-    return {f"{kind}_overlap_summary": summary, f"{kind}_details": details,
-            "sources": [layer.source()] if layer is not None else []}
+    return {keys[1]: summary, keys[2]: details, "sources": [layer.source()] if layer is not None else []}
 
 
-def _years(end_year: int, last_year: int) -> list[int]:
-    return list(range(FIRST_YEAR, min(end_year, last_year) + 1))
+_OVERLAP_KEYS = {kind: (f"{kind}_overlap", f"{kind}_overlap_summary", f"{kind}_details")
+                 for kind in ("protected_area", "indigenous_land")}
 
 
 def _batches(geoms: list[BaseGeometry], budget: int, grid: Grid | None) -> Iterable[list[int]]:
@@ -354,17 +376,18 @@ def analyze_plots(
     for batch_pos in _batches([requests[i].geometry for i in ok], opts.batch_cells, fine):
         idx = [ok[k] for k in batch_pos]
         geoms = np.array([requests[i].geometry for i in idx], dtype=object)
-        areas = geodesic_areas_ha(geoms)
+        areas = _areas([requests[i] for i in idx], geoms)
         eudr_mask = np.array(["eudr" in requests[i].checks for i in idx])
         metrics, cells = None, {}  # coverage cells by grid, computed once for the metrics and the indicators
+        end_years = np.array([requests[i].analysis_end.year for i in idx], dtype=np.int64)
         if eudr_mask.any():
-            end_years = np.array([requests[i].analysis_end.year for i in idx], dtype=np.int64)
             metrics = raster_metrics(geoms, end_years, layers, opts, cells)
         pa = overlaps(geoms, layers.protected_areas)
         il = overlaps(geoms, layers.indigenous_lands)
         extra = batch_indicators(layers, geoms, areas, [requests[i].analysis_end for i in idx], cells)
+        numbers = _batch_numbers(metrics, areas, end_years, layers.loss_last_year)
         for k, i in enumerate(idx):
-            results[i] = _assemble(requests[i], float(areas[k]), metrics, k, pa[k], il[k], layers, opts, sources, version)
+            results[i] = _assemble(requests[i], numbers, metrics, k, pa[k], il[k], layers, opts, sources, version)
             if extra is not None and results[i].analysis is not None:
                 results[i].analysis["indicators"] = extra[k]
             if opts.commodity_rules is not None and results[i].analysis is not None:
@@ -374,10 +397,70 @@ def analyze_plots(
     return [r for r in results if r is not None]
 
 
-def _assemble(req: PlotRequest, area_ha: float, m: RasterMetrics | None, k: int, pa: Overlap, il: Overlap,
+def _areas(requests: list[PlotRequest], geoms: np.ndarray) -> np.ndarray:
+    """Geodesic areas (ha) of a batch's plots: what intake measured, the others computed."""
+    areas = np.array([np.nan if r.area_ha is None else r.area_ha for r in requests], dtype=np.float64)
+    missing = np.isnan(areas)
+    if missing.any():
+        areas[missing] = geodesic_areas_ha(geoms[missing])
+    return areas
+
+
+def _batch_numbers(m: RasterMetrics | None, areas: np.ndarray, end_years: np.ndarray, last_year: int) -> dict[str, Any]:
+    """The numbers of a batch's analyses as ``_assemble`` writes them, computed as arrays:
+    each plot's value is what the per-plot expression gives (the same IEEE operations in the
+    same order; Python floats, rounded as ``_r`` rounds). A plot's loss totals add its years
+    from 2021 up to its last one (``years``) one after the other, as ``sum()`` does."""
+    out: dict[str, Any] = {"area": areas.tolist(), "area_r": _rounded(areas)}
+    if m is None:
+        return out
+    n, n_years = m.loss_hansen.shape
+    years = np.clip(np.minimum(end_years, last_year) - FIRST_YEAR + 1, 0, n_years)
+    total, total_jrc = np.zeros(n), np.zeros(n)
+    for j in range(n_years):
+        total = np.where(j < years, total + m.loss_hansen[:, j], total)
+        total_jrc = np.where(j < years, total_jrc + m.loss_jrc[:, j], total_jrc)
+    positive = areas > 0
+    whole = np.where(positive, areas, 1.0)
+    loss_pct = np.where(positive, 100.0 * total_jrc / whole, 0.0)
+    logging = _rounded(np.nan_to_num(m.logging_ha))
+    out.update({
+        "years": years.tolist(), "n_years": n_years, "yearly": _rounded(m.loss_hansen),
+        "yearly_jrc": _rounded(m.loss_jrc), "total_r": _rounded(total), "total_jrc": total_jrc.tolist(),
+        "total_jrc_r": _rounded(total_jrc), "loss_pct": loss_pct.tolist(), "loss_pct_r": _rounded(loss_pct, 4),
+        "forest_r": _rounded(m.forest_ha),
+        "forest_pct": np.where(positive, _rounded(100.0 * m.forest_ha / whole, 4), 0.0).tolist(),
+        "logging": [None if np.isnan(v) else r for v, r in zip(m.logging_ha.tolist(), logging)],
+        "forest_nodata": _rounded(m.forest_nodata_pct, 4), "loss_nodata": _rounded(m.loss_nodata_pct, 4),
+    })
+    return out
+
+
+def _eudr_numbers(nums: dict[str, Any], k: int, prohibited: list[str], opts: AnalysisOptions) -> dict[str, Any]:
+    """The eudr check's part of plot ``k``'s analysis (analysis.md section 3), risk included."""
+    first, n = k * nums["n_years"], nums["years"][k]
+    names = [str(y) for y in range(FIRST_YEAR, FIRST_YEAR + n)]
+    level, reason = assess_risk(nums["total_jrc"][k], nums["loss_pct"][k], prohibited, opts.risk_rule)
+    return {
+        "forest_area_2020": nums["forest_r"][k],
+        "forest_percentage_2020": nums["forest_pct"][k],
+        "deforestation": {"total_yearly": dict(zip(names, nums["yearly"][first:first + n])),
+                          "total_yearly_jrc": dict(zip(names, nums["yearly_jrc"][first:first + n])),
+                          "total": nums["total_r"][k], "total_jrc": nums["total_jrc_r"][k]},
+        "deforestation_percentage": nums["loss_pct_r"][k],
+        "logging_area": nums["logging"][k],
+        "risk_level": level,
+        "risk_reason": reason,
+        "canopy_threshold": opts.canopy_threshold,
+        "nodata_percentage": {"jrc_gfc2020": nums["forest_nodata"][k], "hansen_lossyear": nums["loss_nodata"][k]},
+    }
+
+
+def _assemble(req: PlotRequest, nums: dict[str, Any], m: RasterMetrics | None, k: int, pa: Overlap, il: Overlap,
               layers: LayerSet, opts: AnalysisOptions, sources: list[dict], version: str) -> PlotResult:
+    area_ha = nums["area"][k]
     end = req.analysis_end.isoformat()
-    a: dict[str, Any] = {"analysisEnd": end, "analysis_end": end, "areaHa": _r(area_ha), "version": version,
+    a: dict[str, Any] = {"analysisEnd": end, "analysis_end": end, "areaHa": nums["area_r"][k], "version": version,
                          "sources": sources, "commodity": req.commodity, "checks": list(req.checks)}
     if req.warnings:
         a["warnings"] = list(req.warnings)
@@ -397,33 +480,13 @@ def _assemble(req: PlotRequest, area_ha: float, m: RasterMetrics | None, k: int,
     if "eudr" in req.checks:
         assert m is not None
         if not m.forest_covered[k]:
-            return PlotResult(req.plot_id, _r(area_ha), None,
+            return PlotResult(req.plot_id, nums["area_r"][k], None,
                               f"no jrc_gfc2020 tile covers this plot (layer covers {_fmt_bounds(layers.forest_2020)})")
         if not m.loss_covered[k]:
-            return PlotResult(req.plot_id, _r(area_ha), None,
+            return PlotResult(req.plot_id, nums["area_r"][k], None,
                               f"no hansen_gfc lossyear tile covers this plot (layer covers {_fmt_bounds(layers.loss_year)})")
-        years = _years(req.analysis_end.year, layers.loss_last_year)
-        yearly = {str(y): _r(m.loss_hansen[k, y - FIRST_YEAR]) for y in years}
-        yearly_jrc = {str(y): _r(m.loss_jrc[k, y - FIRST_YEAR]) for y in years}
-        total = float(sum(m.loss_hansen[k, y - FIRST_YEAR] for y in years))
-        total_jrc = float(sum(m.loss_jrc[k, y - FIRST_YEAR] for y in years))
-        forest = float(m.forest_ha[k])
-        loss_pct = 100.0 * total_jrc / area_ha if area_ha > 0 else 0.0
-        level, reason = assess_risk(total_jrc, loss_pct, prohibited, opts.risk_rule)
-        a.update({
-            "forest_area_2020": _r(forest),
-            "forest_percentage_2020": _pct(forest, area_ha),
-            "deforestation": {"total_yearly": yearly, "total_yearly_jrc": yearly_jrc,
-                              "total": _r(total), "total_jrc": _r(total_jrc)},
-            "deforestation_percentage": _r(loss_pct, 4),
-            "logging_area": None if np.isnan(m.logging_ha[k]) else _r(m.logging_ha[k]),
-            "risk_level": level,
-            "risk_reason": reason,
-            "canopy_threshold": opts.canopy_threshold,
-            "nodata_percentage": {"jrc_gfc2020": _r(m.forest_nodata_pct[k], 4),
-                                  "hansen_lossyear": _r(m.loss_nodata_pct[k], 4)},
-        })
-    return PlotResult(req.plot_id, _r(area_ha), a)
+        a.update(_eudr_numbers(nums, k, prohibited, opts))
+    return PlotResult(req.plot_id, nums["area_r"][k], a)
 
 
 def _fmt_bounds(layer: RasterLayer | None) -> str:

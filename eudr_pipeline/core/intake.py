@@ -6,11 +6,12 @@ the plot's own properties; the analysis end is that harvest date, else today."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 from eudr_pipeline.core.analysis import COMMODITIES, PlotRequest
-from eudr_pipeline.core.geometry import parse_geometry
+from eudr_pipeline.core.geometry import PlotGeometry, parse_geometries
 from eudr_pipeline.errors import GeometryError, IntakeError, shown
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -94,6 +95,21 @@ def feature_plot_id(feature: dict[str, Any], index: int) -> str:
     return str(index)
 
 
+def written_features(text: str) -> list[Any]:
+    """The features of a GeoJSON text (a FeatureCollection or one Feature) **as written**:
+    each number kept as its JSON text ("-5.297500"), in the order ``json.loads`` gives the
+    features; [] when the text is not such a document. What the coordinate precision
+    warning reads (core/geometry.py ``written_precision``)."""
+    try:
+        doc = json.loads(text, parse_float=str, parse_int=str)
+    except ValueError:
+        return []
+    if isinstance(doc, dict) and doc.get("type") == "Feature":
+        return [doc]
+    features = doc.get("features") if isinstance(doc, dict) else None
+    return features if isinstance(features, list) else []
+
+
 def request_from_feature(
     feature: Any,
     index: int,
@@ -101,21 +117,83 @@ def request_from_feature(
     commodity: str | None = None,
     checks: tuple[str, ...] = ("eudr",),
     today: dt.date | None = None,
+    written: Any = None,
 ) -> PlotRequest:
     """A PlotRequest for feature ``index``; an invalid feature gives a request carrying
     its error (the other plots still run). ``harvest_date``/``commodity`` override the
-    feature's properties, as a check's config does."""
+    feature's properties, as a check's config does. ``written``: the same feature as
+    written (``written_features``), when the text is known: coordinates written with fewer
+    than 6 decimals then get a warning."""
+    [request] = _requests([feature], [index], harvest_date, commodity, checks, today,
+                          None if written is None else lambda k: written)
+    return request
+
+
+def requests_from_features(
+    features: list[Any],
+    harvest_date: dt.date | None = None,
+    commodity: str | None = None,
+    checks: tuple[str, ...] = ("eudr",),
+    today: dt.date | None = None,
+    text: str | None = None,
+) -> list[PlotRequest]:
+    """``request_from_feature`` of every feature (feature k is "feature k"), the geometries
+    validated as arrays (core/geometry.py ``parse_geometries``). ``text``: the GeoJSON text
+    the features were read from; it is read again as written (``written_features``) only when
+    some plot's coordinates could have been written with fewer than 6 decimals."""
+    as_written: list[list[Any]] = []
+
+    def written(k: int) -> Any:
+        if not as_written:
+            as_written.append(written_features(text or ""))
+        return as_written[0][k] if k < len(as_written[0]) else None
+
+    return _requests(features, list(range(len(features))), harvest_date, commodity, checks, today,
+                     written if text is not None else None)
+
+
+def _requests(features: list[Any], indices: list[int], harvest_date: dt.date | None, commodity: str | None,
+              checks: tuple[str, ...], today: dt.date | None, written: Callable[[int], Any] | None) -> list[PlotRequest]:
+    """The PlotRequests of ``features`` (numbered ``indices``); ``written(k)``: feature k's
+    text as written (``written_features``), or None when unknown."""
+    fallback_end = today or dt.date.today()
+    out: list[PlotRequest | None] = [None] * len(features)
+    todo: list[int] = []
+    for k, (feature, index) in enumerate(zip(features, indices)):
+        where = f"feature {index}"
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            out[k] = PlotRequest(str(index), None, fallback_end, error=f"{where}: not a GeoJSON Feature")
+        elif not isinstance(feature.get("properties") or {}, dict):
+            out[k] = PlotRequest(feature_plot_id(feature, index), None, fallback_end,
+                                 error=f"{where}: properties must be an object")
+        else:
+            todo.append(k)
+    geometries = parse_geometries(
+        [(features[k].get("geometry"), features[k].get("properties") or {}, f"feature {indices[k]}") for k in todo],
+        None if written is None else lambda j: _written_coordinates(written(todo[j])))
+    for k, pg in zip(todo, geometries):
+        out[k] = _request(features[k], indices[k], pg, harvest_date, commodity, checks, today)
+    return out  # type: ignore[return-value]
+
+
+def _written_coordinates(written: Any) -> Any:
+    """The geometry coordinates of a feature as written, None when it has none."""
+    geometry = written.get("geometry") if isinstance(written, dict) else None
+    return geometry.get("coordinates") if isinstance(geometry, dict) else None
+
+
+def _request(feature: dict[str, Any], index: int, pg: PlotGeometry | GeometryError, harvest_date: dt.date | None,
+             commodity: str | None, checks: tuple[str, ...], today: dt.date | None) -> PlotRequest:
+    """The PlotRequest of a feature whose geometry gave ``pg``: its error, or the request
+    with its analysis end and commodity (the first error in that order)."""
     where = f"feature {index}"
-    if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        return PlotRequest(str(index), None, today or dt.date.today(), error=f"{where}: not a GeoJSON Feature")
     plot_id = feature_plot_id(feature, index)
     props = feature.get("properties") or {}
-    if not isinstance(props, dict):
-        return PlotRequest(plot_id, None, today or dt.date.today(), error=f"{where}: properties must be an object")
     try:
-        pg = parse_geometry(feature.get("geometry"), props, where)
+        if isinstance(pg, GeometryError):
+            raise pg
         end = harvest_date or registered_harvest_date(props, where) or today or dt.date.today()
         com = check_commodity(commodity, "--commodity") if commodity else check_commodity(props.get("commodity"), where)
     except (GeometryError, IntakeError) as exc:
         return PlotRequest(plot_id, None, today or dt.date.today(), error=str(exc))
-    return PlotRequest(plot_id, pg.geometry, end, com, checks, warnings=pg.warnings)
+    return PlotRequest(plot_id, pg.geometry, end, com, checks, warnings=pg.warnings, area_ha=pg.area_ha)

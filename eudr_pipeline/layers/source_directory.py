@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eudr_pipeline.core.analysis import LayerSet
-from eudr_pipeline.core.imagery import Imagery
 from eudr_pipeline.core.rasters import RasterLayer
 from eudr_pipeline.errors import LayerSourceError
-from eudr_pipeline.layers.countries import country_of
 from eudr_pipeline.layers.reference_layers import (
     ALL_LAYERS,
     ATTRIBUTIONS,
@@ -31,6 +30,9 @@ from eudr_pipeline.layers.reference_layers import (
 )
 from eudr_pipeline.layers.remote import files_in, gdal_path
 from eudr_pipeline.layers.vectors import read_vector_layer
+
+if TYPE_CHECKING:
+    from eudr_pipeline.core.imagery import Imagery
 
 
 def source_path(uri: str | Path):
@@ -146,10 +148,20 @@ def open_layer_set(sources: Path | str) -> LayerSet:
                     imagery=open_imagery(sources / IMAGERY_LAYER / v[IMAGERY_LAYER], v[IMAGERY_LAYER])
                     if v[IMAGERY_LAYER] else None,
                     extra_rasters=extra_rasters, extra_vectors=extra_vectors, indicators=tuple(INDICATORS),
-                    country_of=country_of)
+                    country_of=_country_of)
+
+
+def _country_of(geometries: list) -> list[str | None]:
+    """layers/countries.py ``country_of``, imported when a national indicator first asks
+    (pycountry and the country polygons stay off the start of every analysis)."""
+    from eudr_pipeline.layers.countries import country_of
+
+    return country_of(geometries)
 
 
 def open_imagery(folder: Path, version: str) -> Imagery | None:
     """The dated RGB scenes of an imagery version folder (None when it has none)."""
+    from eudr_pipeline.core.imagery import Imagery
+
     files = files_in(folder, RASTER_SUFFIXES)
     return Imagery.from_files(version, [gdal_path(f) for f in files], ATTRIBUTIONS[IMAGERY_LAYER]) if files else None
