@@ -101,6 +101,9 @@ def test_plot_id_from_property_then_id_then_index(tmp_path, demo):
     ("{not json", [], "not JSON (line 1"),
     ('{"type": "Polygon", "coordinates": []}', [], "not a GeoJSON FeatureCollection"),
     ('{"type": "FeatureCollection", "features": []}', [], "has no features"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": ["x"]}]}', [],
+     "feature 0: its properties are not a JSON object or null"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature"}, 7]}', [], "feature 1: not a JSON object"),
     ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--harvest-date", "2024-13-01"], "is not a valid date"),
     ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--sources", "/nonexistent/dir"], "does not exist"),
 ])
