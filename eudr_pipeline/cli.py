@@ -84,10 +84,6 @@ def features_of(text: str, path: Path) -> list[Any]:
         raise PlotsFileError(f"{path}: not a GeoJSON FeatureCollection (no 'features' list)")
     if not doc["features"]:
         raise PlotsFileError(f"{path}: the FeatureCollection has no features")
-    for i, feature in enumerate(doc["features"]):
-        if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
-            what = "not a JSON object" if not isinstance(feature, dict) else "its properties are not a JSON object or null"
-            raise PlotsFileError(f"{path}: feature {i}: {what}")
     return doc["features"]
 
 

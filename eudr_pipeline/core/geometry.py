@@ -110,7 +110,9 @@ def written_decimals(text: str) -> int | None:
 
 
 def written_precision(written: Any) -> int | None:
-    """The fewest decimals among the longitudes and latitudes of ``written``: a geometry's
+    """The most decimals among the longitudes and latitudes of ``written``: the precision
+    the plot was captured with (a writer that drops trailing zeros writes 6.829000 as
+    6.829, so one coordinate with 6 decimals shows the plot has them); a geometry's
     coordinates as written (the same nesting, each number as its JSON text, as
     ``json.loads(text, parse_float=str, parse_int=str)`` gives them; Z values ignored).
     None when there is no text to judge (a parsed body, or anything but number texts)."""
@@ -125,7 +127,7 @@ def written_precision(written: Any) -> int | None:
             return len(c) >= 2 and None not in ds
         return all(walk(x, depth + 1) for x in c)
 
-    return min(found) if walk(written, 0) and found else None
+    return max(found) if walk(written, 0) and found else None
 
 
 def written_precisions(written: Sequence[Any]) -> list[int | None]:
@@ -149,10 +151,10 @@ def written_precisions(written: Sequence[Any]) -> list[int | None]:
     n = len(plain)
     texts_only = np.array(_texts_only([written[k] for k, _ in plain]), dtype=bool)
     ok = rings.converted & ~_plot_any(~valid.all(axis=1), position_plot, n) & texts_only
-    fewest = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(fewest, position_plot, decimals.min(axis=1, initial=np.iinfo(np.int64).max))
+    most = np.zeros(n, dtype=np.int64)
+    np.maximum.at(most, position_plot, decimals.max(axis=1, initial=0))
     for j, (k, _) in enumerate(plain):
-        out[k] = int(fewest[j]) if ok[j] else written_precision(written[k])
+        out[k] = int(most[j]) if ok[j] else written_precision(written[k])
     return out
 
 
@@ -443,7 +445,8 @@ def _plain_polygons(types: list[str], coords: list[Any], wheres: list[str]) -> l
     open_ = (rings.xy[starts] != rings.xy[ends - 1]).any(axis=1) if len(ends) else np.zeros(0, dtype=bool)
     ok &= ~_plot_any(bad, rings.position_plot(), n) & ~_plot_any(open_, rings.plot, n)
     scaled = rings.xy * 1e5  # within 1e-6 of an integer: maybe 5 decimals or fewer (the text decides)
-    coarse = _plot_any((np.abs(scaled - np.rint(scaled)) <= 1e-6).any(axis=1), rings.position_plot(), n)
+    fine = ~(np.abs(scaled - np.rint(scaled)) <= 1e-6).all(axis=1)  # a position with 6 decimals or more
+    coarse = ~_plot_any(fine, rings.position_plot(), n)  # a plot is judged by its most precise position
     geoms = _build_polygons(rings, ok, [types[k] for k in fast])
     out: list[Any] = [None] * len(types)
     for j, k in enumerate(fast):

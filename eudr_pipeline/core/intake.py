@@ -88,7 +88,8 @@ def analysis_end_of(checks: list[dict[str, Any]], today: dt.date) -> dt.date:
 
 def feature_plot_id(feature: dict[str, Any], index: int) -> str:
     """The feature's ``plot_id`` property, else its ``id``, else its index."""
-    props = feature.get("properties") or {}
+    props = feature.get("properties")
+    props = props if isinstance(props, dict) else {}  # not an object: request_from_feature says so
     for v in (props.get("plot_id"), feature.get("id")):
         if v not in (None, ""):
             return str(v)

@@ -50,7 +50,7 @@ def test_polygon_z_dropped_and_precision_warning():
     coords, written = json.loads(text), json.loads(text, parse_float=str, parse_int=str)
     pg = parse_geometry(poly(coords), {}, "feature 0", written)
     assert not pg.geometry.has_z
-    assert any("written with 1 decimal " in w for w in pg.warnings)  # judged from the text, Z ignored
+    assert any("written with 3 decimals " in w for w in pg.warnings)  # its most precise coordinate, Z ignored
     assert parse_geometry(poly(coords), {}, "feature 0").warnings == []  # parsed numbers alone: not judged
     pg6 = parse_geometry(poly(SQUARE), {}, "feature 0", json.loads(json.dumps(SQUARE), parse_float=str))
     assert pg6.warnings == []

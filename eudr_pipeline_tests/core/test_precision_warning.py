@@ -36,12 +36,20 @@ def test_the_readme_coordinates_written_with_6_decimals_get_no_warning():
 
 
 def test_coordinates_written_with_fewer_decimals_get_a_warning_naming_them():
-    coarse = README_PLOTS.replace("-5.297500", "-5.2975").replace("6.832500", "6.8325")
+    coarse = (README_PLOTS.replace("-5.297500", "-5.2975").replace("6.832500", "6.8325")
+              .replace("-5.293500", "-5.2935").replace("6.829000", "6.829"))
     polygon, point = requests_of(coarse)
     assert polygon.warnings == ["feature 0: coordinates written with 4 decimals (fewer than 6: about 11.1 m precision)"]
     assert point.warnings == []  # its own coordinates still have 6
     [one] = requests_of(README_PLOTS.replace("[-5.270000, 6.812000]", "[-5.27, 6.812]"))[1:]
-    assert one.warnings == ["feature 1: coordinates written with 2 decimals (fewer than 6: about 1,110 m precision)"]
+    assert one.warnings == ["feature 1: coordinates written with 3 decimals (fewer than 6: about 111 m precision)"]
+
+
+def test_a_plot_is_judged_by_its_most_precise_coordinate():
+    """JSON writers drop trailing zeros (6.829000 -> 6.829): one coordinate written with 6
+    decimals shows the plot was captured with them."""
+    dropped = README_PLOTS.replace("-5.297500", "-5.2975").replace("6.829000", "6.829")
+    assert [r.warnings for r in requests_of(dropped)] == [[], []]
 
 
 def test_exponents_and_integers_count_as_written():

@@ -101,9 +101,6 @@ def test_plot_id_from_property_then_id_then_index(tmp_path, demo):
     ("{not json", [], "not JSON (line 1"),
     ('{"type": "Polygon", "coordinates": []}', [], "not a GeoJSON FeatureCollection"),
     ('{"type": "FeatureCollection", "features": []}', [], "has no features"),
-    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": ["x"]}]}', [],
-     "feature 0: its properties are not a JSON object or null"),
-    ('{"type": "FeatureCollection", "features": [{"type": "Feature"}, 7]}', [], "feature 1: not a JSON object"),
     ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--harvest-date", "2024-13-01"], "is not a valid date"),
     ('{"type": "FeatureCollection", "features": [{"type": "Feature"}]}', ["--sources", "/nonexistent/dir"], "does not exist"),
 ])
@@ -226,3 +223,20 @@ def test_a_registry_file_adds_a_dataset_and_the_commodity_rules_apply(demo, tmp_
     assert p.returncode == 0, p.stderr
     rows = {r["plot_id"]: r for r in csv.DictReader((tmp_path / "r.csv").open())}
     assert float(rows["demo-04"]["tree_class_ha"]) == pytest.approx(a["indicators"]["tree_class"]["area_ha"])
+
+
+def test_features_that_are_not_objects_fail_alone(tmp_path, demo):
+    """A feature whose properties are not an object, or a feature that is not an object, is
+    a failed plot with its reason; the file's other plots are analysed (exit 0)."""
+    sources, _ = demo
+    point = {"type": "Point", "coordinates": [-5.27, 6.812]}
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": ["x"], "geometry": point}, 7,
+        {"type": "Feature", "properties": None, "geometry": point}]}
+    f = tmp_path / "p.geojson"
+    f.write_text(json.dumps(fc))
+    p = eudr("analyze", str(f), "--sources", str(sources))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [r.get("error") for r in out[:2]] == ["feature 0: properties must be an object", "feature 1: not a GeoJSON Feature"]
+    assert out[2].get("error") is None and out[2]["analysis"]["areaHa"] > 0
