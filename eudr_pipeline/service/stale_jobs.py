@@ -23,7 +23,7 @@ from typing import Mapping
 import sqlalchemy as sa
 
 from eudr_pipeline.errors import NotFound, RequestInvalid
-from eudr_pipeline.service.database import analysis_runs, job_plots, jobs
+from eudr_pipeline.service.database import job_plots, jobs
 
 IN_PROGRESS = ("creating", "pending")
 
@@ -54,13 +54,11 @@ class StaleJob:
 def shown_layer_versions() -> sa.ColumnElement:
     """The layer versions of the analysis each job's users see: the job row's
     ``layer_versions``, written with ``published_run`` when an analysis is published
-    (job_store.py; by the newest analysis for jobs analysed before analyses were
-    published), else those of the job's newest analysis (its highest analysis_runs id).
-    NULL for a job never analysed. The one place to change what "the analysis a job
-    shows" means here."""
-    newest = (sa.select(analysis_runs.c.layer_versions).where(analysis_runs.c.job_id == jobs.c.job_id)
-              .order_by(analysis_runs.c.id.desc()).limit(1).scalar_subquery())
-    return sa.func.coalesce(jobs.c.layer_versions, newest)
+    (job_store.py; by every analysis for jobs analysed before analyses were published).
+    NULL for a job whose analysis was never shown: a job that failed before publishing
+    (ended incomplete, its tokens refunded) is not stale, there is nothing to bring up to
+    date. The one place to change what "the analysis a job shows" means here."""
+    return jobs.c.layer_versions
 
 
 def plot_counts() -> sa.Subquery:

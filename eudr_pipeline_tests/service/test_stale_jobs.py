@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import uuid
 
 import pytest
@@ -46,13 +45,18 @@ def submit(state, owner: str, name: str, ids=("demo-02", "demo-03"), dry_run: bo
     return submit_job(state, owner, request, dry_run)
 
 
-def analyse(state, job_id: str, versions: dict[str, str], status: str = "done") -> str:
+def analyse(state, job_id: str, versions: dict[str, str], status: str = "done", publish: bool = True) -> str:
     """An analysis of every plot of the job with ``versions`` recorded (as job_analyses
-    records it) and the job ended with ``status``; the analysis's run id."""
+    records it), published (as job_responses does) unless ``publish`` is false, and the job
+    ended with ``status``; the analysis's run id."""
+    from eudr_pipeline.service.jobs import prepare_publication
+
     run = str(uuid.uuid4())
     rows = state.jobs.job_plot_rows(job_id)
     state.jobs.record_analyses(job_id, run, versions, [{"plot_id": r["plot_id"], "area_ha": 1.0, "analysis": {}}
                                                        for r in rows])
+    if publish:
+        state.jobs.publish(prepare_publication(state, job_id, run).job)
     state.jobs.set_status(job_id, status)
     return run
 
@@ -100,9 +104,11 @@ def test_the_analysis_users_see_decides(state):
     from eudr_pipeline.service.jobs import prepare_publication
 
     job_id = submit(state, "erin", "Q1 shipment")
-    first = analyse(state, job_id, USED)
+    first = analyse(state, job_id, USED, publish=False)
+    assert stale_jobs(state.engine, NEW_HANSEN) == []  # nothing shown yet: nothing to bring up to date
     state.jobs.publish(prepare_publication(state, job_id, first).job)
-    second = analyse(state, job_id, USED | {"hansen_gfc": "v1.13", "hansen_gfc_treecover2000": "v1.13"})
+    second = analyse(state, job_id, USED | {"hansen_gfc": "v1.13", "hansen_gfc_treecover2000": "v1.13"},
+                     publish=False)
     assert [j.job_id for j in stale_jobs(state.engine, NEW_HANSEN)] == [job_id]
     state.jobs.publish(prepare_publication(state, job_id, second).job)
     assert stale_jobs(state.engine, NEW_HANSEN) == []
@@ -124,8 +130,8 @@ def test_one_query_whatever_the_number_of_jobs(state):
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1, statements
 
 
-def test_100000_jobs_in_seconds(state):
-    """100,000 analysed jobs of 3 plots, 1,000 of them stale: found in one query, quickly."""
+def test_100000_jobs(state):
+    """100,000 analysed jobs of 3 plots, 1,000 of them stale: exactly those found."""
     now = dt.datetime.now(dt.timezone.utc)
     ids = [str(uuid.UUID(int=i)) for i in range(100_000)]
     old, new = USED, USED | {"hansen_gfc": "v1.13", "hansen_gfc_treecover2000": "v1.13"}
@@ -136,11 +142,9 @@ def test_100000_jobs_in_seconds(state):
              "layer_versions": old if i % 100 == 0 else new} for i, j in enumerate(ids)])
         con.execute(job_plots.insert(), [{"job_id": j, "position": p, "plot_id": f"p{p}", "feature": {}, "checks": [],
                                           "tokens_cost": 1, "status": "done"} for j in ids for p in range(3)])
-    started = time.perf_counter()
-    found = stale_jobs(state.engine, NEW_HANSEN)
-    took = time.perf_counter() - started
+    found = stale_jobs(state.engine, NEW_HANSEN)  # one query (above); about 1 s here, not asserted
     assert len(found) == 1000 and all(j.plots == 3 for j in found)
-    assert took < 20, f"{took:.1f} s"  # ~1 s on a laptop core; generous for a loaded machine
+    assert {j.job_id for j in found} == {ids[i] for i in range(0, 100_000, 100)}
 
 
 def test_what_can_be_reanalysed(state):
