@@ -61,7 +61,10 @@ def test_put_file_from_anywhere(root, tmp_path):
     working.write_bytes(b"run 2")
     store.put_file("job-2/run-2.parquet", working)
     assert store.read_bytes("job-2/run-2.parquet") == b"run 2"
+    before = working.stat()
     assert store.working_copy("job-2/run-2.parquet") == working  # already fresh: nothing downloaded
+    after = working.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # the same file, not replaced
 
 
 def test_publish_folder_replaces_the_older_copy(root, tmp_path):

@@ -238,9 +238,6 @@ class LayerStore:
     def __reduce__(self):  # to worker processes (maps): rebuilt there from its root
         return LayerStore, (self.objects.uri(), self.objects.work_dir)
 
-    def version_dir(self, layer: str, version: str):
-        return self.root / layer / version
-
     # ------------------------------------------------------------------ ingestion
 
     def needs_ingest(self, layer: str, version: str) -> bool:

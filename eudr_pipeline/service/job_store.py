@@ -166,10 +166,6 @@ class JobStore:
         with self.engine.connect() as con:
             return [dict(r) for r in con.execute(q).mappings()]
 
-    def latest_results(self, job_id: str) -> list[dict[str, Any]]:
-        """The newest analysis of each plot of the job (any order), published or not."""
-        return self.latest_results_of([job_id]).get(job_id, [])
-
     def latest_results_of(self, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The newest analysis of each plot of each job, by job, in one query (what a job
         analysed before migration 0003 shows)."""

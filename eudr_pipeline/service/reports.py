@@ -581,11 +581,6 @@ def report_object(job_id: str, fmt: str) -> str:
     return key_join(job_id, f"report.{fmt}")
 
 
-def report_path(results: ObjectStore | Path, job_id: str, fmt: str) -> Path:
-    """The local working copy of the job's report."""
-    return as_object_store(results).local_path(report_object(job_id, fmt))
-
-
 def cached_report(results: ObjectStore, name: str, key: str) -> bytes | None:
     """The report ``name`` of ``results`` if its sidecar names ``key`` and its SHA-256."""
     try:

@@ -42,7 +42,7 @@ def submit_demo_job(settings: Settings, plots: Path, instance) -> str:
 def results_by_name(jobs: JobStore, job_id: str) -> dict[str, dict]:
     """Latest result per plot, keyed by the demo name (demo-04...) of the plot."""
     names = {r["plot_id"]: r["feature"]["properties"]["plot_id"] for r in jobs.job_plot_rows(job_id)}
-    return {names[r["plot_id"]]: r for r in jobs.latest_results(job_id)}
+    return {names[r["plot_id"]]: r for r in jobs.latest_results_of([job_id])[job_id]}
 
 
 def stale(instance: dg.DagsterInstance, job_id: str) -> bool:

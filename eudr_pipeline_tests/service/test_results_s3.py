@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 
 import dagster as dg
 from fastapi.testclient import TestClient
@@ -25,7 +26,7 @@ from eudr_pipeline_tests.s3_store import object_keys, s3_client, s3_env, s3_serv
 SECRET = "test-secret-of-32-characters-at-least"
 
 
-def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, s3_uri, s3_env):
+def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, s3_uri, s3_env, caplog):
     worker = Settings(data_dir=tmp_path / "worker", database_url=f"sqlite:///{tmp_path / 'shared.sqlite'}",
                       object_store=s3_uri, jwt_secret=SECRET, layer_sources=str(tmp_path / "unused-sources"))
     state = service_state(worker)
@@ -57,6 +58,8 @@ def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, 
     api = ServiceState(api_settings)
     assert not api_settings.data_dir.exists()
     assert api.results.read_bytes(response_key(job_id)) == before[response_key(job_id)][0]
+    caplog.set_level(logging.INFO, logger="werkzeug")  # the S3 server's own request log (moto, this process)
+    caplog.clear()
     with TestClient(create_app(api)) as client:
         basic = base64.b64encode(b"dora:dora-pw").decode()
         token = client.post("/login", headers={"Authorization": f"Basic {basic}"}).json()["access_token"]
@@ -69,6 +72,9 @@ def test_results_written_on_one_host_are_served_by_the_api_of_another(tmp_path, 
         report = client.get(f"/jobs/{job_id}/report")
         assert report.status_code == 200 and report.content == before[report_object(job_id, "html")][0]
         assert client.get(f"/jobs/{job_id}/plots/not-in-the-job/image.png").status_code == 404
+    requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any('"GET ' in m for m in requests), requests  # the log does record the API's reads
+    assert not [m for m in requests if '"PUT ' in m or '"POST ' in m or '"DELETE ' in m], requests  # nothing written
     assert {key: s3_object(key) for key in written} == before  # served as written: nothing drawn or rendered again
     on_disk = {p.relative_to(api_settings.data_dir).as_posix() for p in api_settings.data_dir.rglob("*") if p.is_file()}
     assert on_disk and all(p.startswith(f"results/{job_id}/") for p in on_disk), on_disk  # working copies only
