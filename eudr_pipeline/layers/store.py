@@ -229,6 +229,7 @@ class LayerStore:
         self.objects = ObjectStore(root, cache_dir)
         self.root = self.objects.root
         self.catalogue = Catalogue(self.objects, "catalogue.duckdb")
+        self._tile_indexes: dict[str, list[dict[str, Any]]] = {}  # by store_path: a catalogued version never changes
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "LayerStore":
@@ -393,15 +394,22 @@ class LayerStore:
         return (self.objects, key) if key is not None else (ObjectStore(row.store_path, self.objects.work_dir), "")
 
     def tile_index(self, row: LayerVersion) -> list[dict[str, Any]]:
-        """The tiles.json of a stored raster or imagery version."""
-        objects, prefix = self._version(row)
-        return json.loads(objects.read_bytes(key_join(prefix, "tiles.json")))
+        """The tiles.json of a stored raster or imagery version, read once per version
+        (each band of a layer reads it: one GET each on S3 otherwise)."""
+        if row.store_path not in self._tile_indexes:
+            objects, prefix = self._version(row)
+            self._tile_indexes[row.store_path] = json.loads(objects.read_bytes(key_join(prefix, "tiles.json")))
+        return self._tile_indexes[row.store_path]
 
     def file_path(self, row: LayerVersion, file: str) -> str:
         """The GDAL path of ``file`` (a tiles.json ``file``) of a stored version: read in
         place, by window (/vsis3/... on S3)."""
+        return self.file_paths(row, [file])[0]
+
+    def file_paths(self, row: LayerVersion, files: list[str]) -> list[str]:
+        """``file_path`` of each of ``files``, the version's store resolved once."""
         objects, prefix = self._version(row)
-        return objects.gdal_path(key_join(prefix, file))
+        return [objects.gdal_path(key_join(prefix, f)) for f in files]
 
     def polygons(self, row: LayerVersion, bbox: tuple[float, float, float, float] | None = None
                  ) -> tuple[np.ndarray, list[dict]]:
@@ -415,12 +423,12 @@ class LayerStore:
 
     def imagery(self, row: LayerVersion) -> Imagery:
         """The scenes of a stored imagery version."""
-        return Imagery.from_files(row.version, [self.file_path(row, t["file"]) for t in self.tile_index(row)],
+        return Imagery.from_files(row.version, self.file_paths(row, [t["file"] for t in self.tile_index(row)]),
                                   source_name=row.licence or IMAGERY_LAYER)
 
     def raster(self, layer: str, band_name: str, row: LayerVersion) -> RasterLayer | None:
         """One band of a stored raster layer version (None when the version lacks it)."""
-        paths = [self.file_path(row, t["file"]) for t in self.tile_index(row) if t["band"] == band_name]
+        paths = self.file_paths(row, [t["file"] for t in self.tile_index(row) if t["band"] == band_name])
         if not paths:
             return None
         return RasterLayer.open(band(layer, band_name).analysis_name, row.version, paths,
