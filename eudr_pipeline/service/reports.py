@@ -397,8 +397,8 @@ def json_for_script(value: Any) -> Markup:
 def _image_refs(rows: list[dict], images: JobImages, target: str) -> None:
     """Give every row its ``thumb`` (HTML: a data URI; PDF: a file URI) or None."""
     for row in rows:
-        if target == "pdf" and images.thumb(row["id"]) is not None:
-            row["thumb"] = images.thumb(row["id"]).as_uri()
+        if target == "pdf" and (thumb := images.thumb(row["id"])) is not None:
+            row["thumb"] = thumb.as_uri()
             continue
         data = thumbnail_bytes(images, row["id"])
         row["thumb"] = None if data is None else png_data_uri(data)
@@ -436,7 +436,7 @@ def report_context(resp: dict, options: AnalysisOptions, images: JobImages, *, t
     ctx["styles_json"] = json_for_script({k: s.as_json() for k, s in RISK_STYLES.items()})
     ctx["rows_per_page"] = ROWS_PER_HTML_PAGE
     if len(rows) <= FULL_MAPS_IN_HTML:
-        ctx["full_maps"] = [{"row": r, "map": png_data_uri(images.full(r["id"]).read_bytes()) if images.full(r["id"]) else None}
+        ctx["full_maps"] = [{"row": r, "map": png_data_uri(full.read_bytes()) if (full := images.full(r["id"])) else None}
                             for r in rows if r["risk"] not in ("failed", "pending")]
     return ctx
 
