@@ -1,6 +1,7 @@
 """The ``eudr`` command.
 
-    eudr analyze PLOTS.geojson --sources DIR [--harvest-date YYYY-MM-DD] [--commodity NAME] [--out FILE]
+    eudr analyze PLOTS.geojson[l] --sources DIR [--harvest-date YYYY-MM-DD] [--commodity NAME]
+                 [--format json|ndjson|geojson|csv|parquet] [--out FILE] [--chunk-plots N]
     eudr demo [--out-dir DIR] [--core]
     eudr serve | serve-all
     eudr users add NAME --password PW [--tokens N] | users list
@@ -35,85 +36,50 @@ try:
     from eudr_pipeline.errors import EudrError, PlotsFileError, SettingsError
     from eudr_pipeline.files import write_atomic
     from eudr_pipeline.layers.source_directory import open_layer_set
+    from eudr_pipeline.plots_file import CHUNK_PLOTS, PlotChunk, plot_chunks
+    from eudr_pipeline.results_file import STREAMED_FORMATS, results_writer
 finally:
     if _COLLECTING:
         gc.enable()
 
 
-def read_features(path: Path) -> list[Any]:
-    """The features of a GeoJSON FeatureCollection (or a single Feature) file."""
-    return features_of(read_plots_text(path), path)
-
-
-def read_plots_text(path: Path) -> str:
-    """The text of a plots file, or PlotsFileError saying why not."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlotsFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlotsFileError(f"{path}: cannot read ({exc})") from exc
-
-
-_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # ASCII digits -> "0", anything else -> " "
-
-
-def _loads(text: str) -> Any:
-    """``json.loads(text)``, by orjson (a few times faster) where it gives the same: not for
-    what orjson refuses and json accepts (NaN, Infinity, lone surrogates...), nor for
-    integers of 19 digits or more, which orjson turns into floats."""
-    import orjson
-
-    if b"0" * 19 not in text.encode("utf-8", "surrogatepass").translate(_DIGITS):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
-
-
-def features_of(text: str, path: Path) -> list[Any]:
-    """The features of a GeoJSON text read from ``path``, or PlotsFileError naming it."""
-    try:
-        doc = _loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlotsFileError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    if isinstance(doc, dict) and doc.get("type") == "Feature":
-        return [doc]
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise PlotsFileError(f"{path}: not a GeoJSON FeatureCollection (no 'features' list)")
-    if not doc["features"]:
-        raise PlotsFileError(f"{path}: the FeatureCollection has no features")
-    return doc["features"]
-
-
-def run_analysis(
+def analysed_chunks(
     plots: Path,
     sources: Path,
     harvest_date: dt.date | None = None,
     commodity: str | None = None,
     options: AnalysisOptions = AnalysisOptions(),
     show_progress: bool = True,
-) -> list[PlotResult]:
-    """Analyse every feature of ``plots`` against the layer source directory ``sources``;
-    one result per feature, in input order."""
-    with _collector_paused():
-        text = read_plots_text(plots)
-        features = features_of(text, plots)
-        layers = open_layer_set(sources)
-        # the text is read again as written only when needed: the coordinates' precision (core/intake.py)
-        requests = requests_from_features(features, harvest_date, commodity, today=dt.date.today(), text=text)
-        bar = None
-        if show_progress and sys.stderr.isatty():  # tqdm(disable=None) shows nothing elsewhere
-            from tqdm import tqdm
+    chunk_plots: int = CHUNK_PLOTS,
+) -> Iterator[tuple[PlotChunk, list[PlotResult]]]:
+    """Analyse every feature of ``plots`` (plots_file.py: a FeatureCollection or a GeoJSON
+    text sequence) against the layer source directory ``sources``, a chunk of features at a
+    time: (chunk, one result per feature of it, in input order)."""
+    layers = open_layer_set(sources)
+    bar = None
+    try:
+        for chunk in plot_chunks(plots, chunk_plots):
+            if bar is None and show_progress and sys.stderr.isatty():  # tqdm(disable=None) shows nothing elsewhere
+                from tqdm import tqdm
 
-            bar = tqdm(total=len(requests), file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
-        try:
-            return analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)
-        finally:
-            if bar is not None:
-                bar.close()
-            layers.close()
+                bar = tqdm(file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
+            requests = requests_from_features(chunk.features, harvest_date, commodity, today=dt.date.today(),
+                                              first_index=chunk.first_index, written=chunk.written)
+            for number, why in chunk.errors.items():
+                requests[number - chunk.first_index].error = f"feature {number}: {why}"
+            yield chunk, analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+        layers.close()
+
+
+def run_analysis(plots: Path, sources: Path, harvest_date: dt.date | None = None, commodity: str | None = None,
+                 options: AnalysisOptions = AnalysisOptions(), show_progress: bool = True) -> list[PlotResult]:
+    """Every result of ``analysed_chunks``, in input order."""
+    with _collector_paused():
+        return [r for _, results in analysed_chunks(plots, sources, harvest_date, commodity, options, show_progress)
+                for r in results]
 
 
 @contextlib.contextmanager
@@ -130,21 +96,10 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _write_results(results: list[PlotResult], out: Path | None) -> None:
-    """The analysis objects as JSON indented by 2, UTF-8 with non-ASCII characters as they
-    are, written by orjson (json.dumps where orjson cannot write a value, e.g. a text with a
-    lone surrogate). The objects hold no NaN or infinity (README, "Analysing your own plots")."""
-    import orjson
-
-    objects = [r.to_json() for r in results]
-    try:
-        doc = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    except TypeError:
-        doc = (json.dumps(objects, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    if out is None:
-        sys.stdout.write(doc.decode("utf-8"))
-    else:
-        write_atomic(out, doc)
+def _write_results(results: list[PlotResult], out: Path | None, format: str = "json") -> None:
+    """The analysis objects written whole (results_file.py)."""
+    with results_writer(out, format) as writer:
+        writer.write([r.to_json() for r in results])
 
 
 def results_table(results: list[PlotResult]) -> str:
@@ -175,25 +130,35 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     harvest = parse_date(args.harvest_date, "--harvest-date") if args.harvest_date else None
     if args.format in ("parquet",) and not args.out:
         return _fail(f"--format {args.format} writes a binary file: give --out FILE")
+    out = Path(args.out) if args.out else None
+    chunks = analysed_chunks(Path(args.plots), Path(args.sources), harvest, args.commodity,
+                             settings.analysis_options(), chunk_plots=args.chunk_plots)
+    count = failed = 0
     with _collector_paused():
-        results = run_analysis(Path(args.plots), Path(args.sources), harvest, args.commodity, settings.analysis_options())
-        out = Path(args.out) if args.out else None
-        if args.format == "json":
-            _write_results(results, out)
+        if args.format in STREAMED_FORMATS:  # written as the chunks come: the memory of one chunk
+            with results_writer(out, args.format) as writer:
+                for _, results in chunks:
+                    writer.write([r.to_json() for r in results])
+                    count, failed = count + len(results), failed + sum(1 for r in results if r.error)
         else:
-            out = _write_export(Path(args.plots), results, args.format, out)
-    failed = sum(1 for r in results if r.error)
-    print(f"{len(results)} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
+            features, results = [], []
+            for chunk, chunk_results in chunks:
+                features += chunk.features
+                results += chunk_results
+            count, failed = len(results), sum(1 for r in results if r.error)
+            out = _write_export(Path(args.plots), features, results, args.format, out)
+    print(f"{count} plots analysed in {time.perf_counter() - t0:.2f} s, {failed} failed"
           + (f"; results in {out}" if out else ""), file=sys.stderr)
     return 0
 
 
-def _write_export(plots: Path, results: list[PlotResult], format: str, out: Path | None) -> Path | None:
+def _write_export(plots: Path, features: list[Any], results: list[PlotResult], format: str,
+                  out: Path | None) -> Path | None:
     """The results as an export format (service/exports.py: geojson for the EU information
     system, csv, parquet); a split geojson becomes OUT with the .zip extension."""
     from eudr_pipeline.service.exports import export_job, plots_from_results
 
-    plot_dicts = plots_from_results(read_features(plots), [r.to_json() for r in results])
+    plot_dicts = plots_from_results(features, [r.to_json() for r in results])
     export = export_job({"job_id": plots.stem, "plots": plot_dicts}, format)
     left_out = [f"left out {e.get('plot_id')}: {e.get('error')}" if isinstance(e, dict) else f"left out: {e}"
                 for e in export.errors]
@@ -598,6 +563,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _fail(msg: str) -> int:
     print(f"eudr: {msg}", file=sys.stderr)
     return 2
@@ -621,14 +593,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eudr", description="EUDR due-diligence pipeline")
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", help="analyse the plots of a GeoJSON file against a layer source directory")
-    a.add_argument("plots", help="GeoJSON FeatureCollection, one plot per feature")
+    a.add_argument("plots", help="GeoJSON FeatureCollection, or a GeoJSON text sequence (one Feature per line: "
+                   ".geojsonl/.ndjson, for millions of plots); one plot per feature")
     a.add_argument("--sources", required=True, help="layer source directory (analysis.md section 1)")
     a.add_argument("--harvest-date", help="YYYY-MM-DD; overrides the plots' own harvest dates")
     a.add_argument("--commodity", choices=COMMODITIES, help="overrides the plots' own commodity")
-    a.add_argument("--format", choices=("json", "geojson", "csv", "parquet"), default="json",
-                   help="json: the analysis objects (default); geojson: the EU information system's geolocation file "
-                        "(a .zip when split); csv: the per-plot table; parquet: GeoParquet with everything")
+    a.add_argument("--format", choices=("json", "ndjson", "geojson", "csv", "parquet"), default="json",
+                   help="json: the analysis objects (default); ndjson: the same, one per line; both are written as "
+                        "the plots are analysed, in bounded memory. geojson: the EU information system's geolocation "
+                        "file (a .zip when split); csv: the per-plot table; parquet: GeoParquet with everything")
     a.add_argument("--out", help="write the results here instead of stdout")
+    a.add_argument("--chunk-plots", type=_positive, default=CHUNK_PLOTS,
+                   help=f"plots read, analysed and written at once (default {CHUNK_PLOTS:,}): the memory bound")
     a.set_defaults(func=cmd_analyze)
     d = sub.add_parser("demo", help="the whole service flow on the embedded demo data, headless")
     d.add_argument("--out-dir", help="data folder (default: $EUDR_DATA_DIR)")

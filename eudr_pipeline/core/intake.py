@@ -111,6 +111,21 @@ def written_features(text: str) -> list[Any]:
     return features if isinstance(features, list) else []
 
 
+def written_lookup(text: str, first_index: int = 0) -> Callable[[int], Any]:
+    """Feature ``k`` of ``text`` as written (``written_features``), the features numbered
+    from ``first_index``; None for a number out of range. The text is parsed on the first
+    call only: most files never need it (``requests_from_features``)."""
+    parsed: list[list[Any]] = []
+
+    def written(k: int) -> Any:
+        if not parsed:
+            parsed.append(written_features(text))
+        j = k - first_index
+        return parsed[0][j] if 0 <= j < len(parsed[0]) else None
+
+    return written
+
+
 def request_from_feature(
     feature: Any,
     index: int,
@@ -126,7 +141,7 @@ def request_from_feature(
     written (``written_features``), when the text is known: coordinates written with fewer
     than 6 decimals then get a warning."""
     [request] = _requests([feature], [index], harvest_date, commodity, checks, today,
-                          None if written is None else lambda k: written)
+                          None if written is None else lambda number: written)
     return request
 
 
@@ -136,27 +151,22 @@ def requests_from_features(
     commodity: str | None = None,
     checks: tuple[str, ...] = ("eudr",),
     today: dt.date | None = None,
-    text: str | None = None,
+    first_index: int = 0,
+    written: Callable[[int], Any] | None = None,
 ) -> list[PlotRequest]:
-    """``request_from_feature`` of every feature (feature k is "feature k"), the geometries
-    validated as arrays (core/geometry.py ``parse_geometries``). ``text``: the GeoJSON text
-    the features were read from; it is read again as written (``written_features``) only when
-    some plot's coordinates could have been written with fewer than 6 decimals."""
-    as_written: list[list[Any]] = []
-
-    def written(k: int) -> Any:
-        if not as_written:
-            as_written.append(written_features(text or ""))
-        return as_written[0][k] if k < len(as_written[0]) else None
-
-    return _requests(features, list(range(len(features))), harvest_date, commodity, checks, today,
-                     written if text is not None else None)
+    """``request_from_feature`` of every feature (feature k is "feature ``first_index`` + k"),
+    the geometries validated as arrays (core/geometry.py ``parse_geometries``).
+    ``written``: feature number -> the feature as written (``written_lookup`` of the text
+    the features were read from), asked only when some plot's coordinates could have been
+    written with fewer than 6 decimals."""
+    return _requests(features, list(range(first_index, first_index + len(features))), harvest_date, commodity,
+                     checks, today, written)
 
 
 def _requests(features: list[Any], indices: list[int], harvest_date: dt.date | None, commodity: str | None,
               checks: tuple[str, ...], today: dt.date | None, written: Callable[[int], Any] | None) -> list[PlotRequest]:
-    """The PlotRequests of ``features`` (numbered ``indices``); ``written(k)``: feature k's
-    text as written (``written_features``), or None when unknown."""
+    """The PlotRequests of ``features`` (numbered ``indices``); ``written(number)``: the
+    feature of that number as written (``written_features``), or None when unknown."""
     fallback_end = today or dt.date.today()
     out: list[PlotRequest | None] = [None] * len(features)
     todo: list[int] = []
@@ -171,7 +181,7 @@ def _requests(features: list[Any], indices: list[int], harvest_date: dt.date | N
             todo.append(k)
     geometries = parse_geometries(
         [(features[k].get("geometry"), features[k].get("properties") or {}, f"feature {indices[k]}") for k in todo],
-        None if written is None else lambda j: _written_coordinates(written(todo[j])))
+        None if written is None else lambda j: _written_coordinates(written(indices[todo[j]])))
     for k, pg in zip(todo, geometries):
         out[k] = _request(features[k], indices[k], pg, harvest_date, commodity, checks, today)
     return out  # type: ignore[return-value]
