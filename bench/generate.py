@@ -1,6 +1,6 @@
 """Generate benchmark layers over the extent of a plots file, and more plots.
 
-    python bench/generate.py --plots PLOTS.geojson --out bench/data [--n-plots 10000]
+    python bench/generate.py --plots PLOTS.geojson --out bench/data [--n-plots 10000] [--sequence]
 
 Writes bench/data/sources/ (a layer source directory: 10 m jrc_gfc2020, 30 m Hansen loss
 year and tree cover, 30 m TMF degradation year, WDPA-schema protected areas), a 10 m
@@ -91,23 +91,42 @@ def protected_areas(bounds, n=40, seed=2) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def more_plots(plots: dict, n: int, bounds, seed=3) -> dict:
-    """``n`` plots: the input plots repeated, each copy shifted by a deterministic offset
-    that keeps it inside ``bounds``."""
+def _moved_plots(plots: dict, n: int, bounds, seed=3):
+    """(k, plot_id, shapely geometry) of ``n`` plots: the input plots repeated, each copy
+    after the first round shifted by a deterministic offset that keeps it inside ``bounds``."""
     rng = np.random.default_rng(seed)
-    feats = plots["features"]
-    out = []
+    geoms = [shapely.geometry.shape(f["geometry"]) for f in plots["features"]]
     w, s, e, nn = bounds
     for k in range(n):
-        f = feats[k % len(feats)]
-        g = shapely.geometry.shape(f["geometry"])
-        if k >= len(feats):
+        g = geoms[k % len(geoms)]
+        if k >= len(geoms):
             gw, gs, ge, gn = g.bounds
             dx = rng.uniform(w - gw, e - ge)
             dy = rng.uniform(s - gs, nn - gn)
             g = shapely.affinity.translate(g, dx, dy)
-        out.append({"type": "Feature", "properties": {"plot_id": f"p{k:05d}"}, "geometry": shapely.geometry.mapping(g)})
+        yield k, f"p{k:05d}", g
+
+
+def more_plots(plots: dict, n: int, bounds, seed=3) -> dict:
+    """``n`` plots (``_moved_plots``) as a FeatureCollection."""
+    out = [{"type": "Feature", "properties": {"plot_id": pid}, "geometry": shapely.geometry.mapping(g)}
+           for _, pid, g in _moved_plots(plots, n, bounds, seed)]
     return {"type": "FeatureCollection", "features": json.loads(json.dumps(out))}
+
+
+def write_plot_sequence(path: Path, plots: dict, n: int, bounds, seed=3) -> None:
+    """The same ``n`` plots as ``more_plots`` (the first 10,000 equal to plots_10000.geojson's),
+    written as a GeoJSON text sequence, one Feature per line, without holding them all."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        batch = []
+        for k, pid, g in _moved_plots(plots, n, bounds, seed):
+            batch.append(json.dumps({"type": "Feature", "properties": {"plot_id": pid},
+                                     "geometry": shapely.geometry.mapping(g)}))
+            if len(batch) == 10_000 or k == n - 1:
+                fh.write("\n".join(batch) + "\n")
+                batch = []
+    tmp.replace(path)
 
 
 def main() -> None:
@@ -115,6 +134,7 @@ def main() -> None:
     ap.add_argument("--plots", required=True)
     ap.add_argument("--out", default="bench/data")
     ap.add_argument("--n-plots", type=int, default=0)
+    ap.add_argument("--sequence", action="store_true", help="write PLOTS as a GeoJSON text sequence (.geojsonl)")
     args = ap.parse_args()
     out = Path(args.out)
     plots = json.loads(Path(args.plots).read_text())
@@ -144,8 +164,10 @@ def main() -> None:
         (src / "wdpa" / "bench").mkdir(parents=True, exist_ok=True)
         (src / "wdpa" / "bench" / "wdpa_bench.geojson").write_text(json.dumps(protected_areas(bounds)))
     n = args.n_plots or len(plots["features"])
-    target = out / f"plots_{n}.geojson"
-    if not target.exists():
+    target = out / f"plots_{n}.geojson{'l' if args.sequence else ''}"
+    if not target.exists() and args.sequence:
+        write_plot_sequence(target, plots, n, bounds)
+    elif not target.exists():
         target.write_text(json.dumps(more_plots(plots, n, bounds)))
     print(f"sources: {src}\nplots:   {target}")
 

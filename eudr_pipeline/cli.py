@@ -64,7 +64,8 @@ def analysed_chunks(
 
                 bar = tqdm(file=sys.stderr, unit="plot", disable=None, mininterval=0.5)
             requests = requests_from_features(chunk.features, harvest_date, commodity, today=dt.date.today(),
-                                              first_index=chunk.first_index, written=chunk.written)
+                                              numbers=range(chunk.first_index, chunk.first_index + len(chunk.features)),
+                                              written=chunk.written)
             for number, why in chunk.errors.items():
                 requests[number - chunk.first_index].error = f"feature {number}: {why}"
             yield chunk, analyze_plots(requests, layers, options, progress=bar.update if bar is not None else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from eudr_pipeline.core.analysis import COMMODITIES, PlotRequest
 from eudr_pipeline.core.geometry import PlotGeometry, parse_geometries
@@ -151,16 +151,17 @@ def requests_from_features(
     commodity: str | None = None,
     checks: tuple[str, ...] = ("eudr",),
     today: dt.date | None = None,
-    first_index: int = 0,
+    numbers: Sequence[int] | None = None,
     written: Callable[[int], Any] | None = None,
 ) -> list[PlotRequest]:
-    """``request_from_feature`` of every feature (feature k is "feature ``first_index`` + k"),
-    the geometries validated as arrays (core/geometry.py ``parse_geometries``).
+    """``request_from_feature`` of every feature, the geometries validated as arrays
+    (core/geometry.py ``parse_geometries``). ``numbers``: each feature's number ("feature
+    n" in messages, the plot id of a feature without one), by default 0, 1, ...
     ``written``: feature number -> the feature as written (``written_lookup`` of the text
     the features were read from), asked only when some plot's coordinates could have been
     written with fewer than 6 decimals."""
-    return _requests(features, list(range(first_index, first_index + len(features))), harvest_date, commodity,
-                     checks, today, written)
+    numbers = list(range(len(features))) if numbers is None else list(numbers)
+    return _requests(features, numbers, harvest_date, commodity, checks, today, written)
 
 
 def _requests(features: list[Any], indices: list[int], harvest_date: dt.date | None, commodity: str | None,

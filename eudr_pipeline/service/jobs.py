@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from eudr_pipeline.core.analysis import PlotRequest
-from eudr_pipeline.core.intake import analysis_config, analysis_end_of, request_from_feature
+from eudr_pipeline.core.intake import analysis_config, analysis_end_of, requests_from_features
 
 from eudr_pipeline.service.job_requests import JobRequest
 from eudr_pipeline.service.pricing import plot_costs
@@ -100,12 +100,22 @@ def give_up_job(state: ServiceState, job: dict) -> None:
     state.jobs.set_status(job["job_id"], "incomplete")
 
 
-def job_plot_request(row: dict, today: dt.date) -> PlotRequest:
-    """The analysis request of one plot of a job (a job_plots row): its feature and the
-    harvest date and commodity its checks' effective configs give."""
-    types = tuple(c["type"] for c in row["checks"]) or ("eudr",)
-    config = analysis_config(row["checks"])
-    harvest = analysis_end_of(row["checks"], today) if config.get("harvest_date") else None
-    req = request_from_feature(row["feature"], row["position"], harvest, config.get("commodity"), types, today=today)
-    req.plot_id = row["plot_id"]
-    return req
+def job_plot_requests(rows: list[dict], today: dt.date) -> list[PlotRequest]:
+    """The analysis request of each plot of a job (job_plots rows, in order): its feature,
+    and the harvest date and commodity its checks' effective configs give. The rows that
+    share their checks' types, harvest date and commodity (usually all of a job's) are
+    validated together, as arrays."""
+    groups: dict[tuple, list[int]] = {}
+    for k, row in enumerate(rows):
+        config = analysis_config(row["checks"])
+        harvest = analysis_end_of(row["checks"], today) if config.get("harvest_date") else None
+        types = tuple(c["type"] for c in row["checks"]) or ("eudr",)
+        groups.setdefault((harvest, config.get("commodity"), types), []).append(k)
+    out: list[PlotRequest] = [None] * len(rows)  # type: ignore[list-item]
+    for (harvest, commodity, types), members in groups.items():
+        requests = requests_from_features([rows[k]["feature"] for k in members], harvest, commodity, types,
+                                          today=today, numbers=[rows[k]["position"] for k in members])
+        for k, req in zip(members, requests):
+            req.plot_id = rows[k]["plot_id"]
+            out[k] = req
+    return out

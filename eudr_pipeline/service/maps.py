@@ -51,7 +51,7 @@ from eudr_pipeline.layers.reference_layers import ALL_LAYERS, IMAGERY_LAYER
 from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.object_store import ObjectStore, key_join
 from eudr_pipeline.service.job_store import JobAnalysis
-from eudr_pipeline.service.jobs import job_plot_request
+from eudr_pipeline.service.jobs import job_plot_requests
 from eudr_pipeline.service.state import ServiceState
 
 EAGER_FULL_MAPS = 200  # jobs with more analysed plots get their full maps on first request
@@ -109,8 +109,7 @@ def plot_maps(state: ServiceState, job: dict, analysis: JobAnalysis,
     plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
     imagery = {k: v for k, v in analysis.layer_versions.items() if k == IMAGERY_LAYER}
     out = {}
-    for row in rows:
-        request = job_plot_request(row, dt.date.today())
+    for row, request in zip(rows, job_plot_requests(rows, dt.date.today())):
         result = (analysis.results.get(row["plot_id"]) or {}).get("analysis") or {}
         plot = plots.get(row["plot_id"], {})
         out[row["plot_id"]] = PlotMap(
@@ -218,11 +217,10 @@ def draw_overview(state: ServiceState, store: LayerStore | None, job: dict, run:
     analysis = job_analysis(state, job, run) if analysis is None else analysis
     maps = plot_maps(state, job, analysis) if maps is None else maps
     kept = [(m.geometry, m.risk_level, m.title) for m in maps.values()]
-    for row in analysis.rows:  # plots that were not analysed, in grey
-        if row["plot_id"] not in maps:
-            geometry = job_plot_request(row, dt.date.today()).geometry
-            if geometry is not None:
-                kept.append((geometry, None, row["plot_id"]))
+    others = [row for row in analysis.rows if row["plot_id"] not in maps]  # not analysed: in grey
+    for row, request in zip(others, job_plot_requests(others, dt.date.today())):
+        if request.geometry is not None:
+            kept.append((request.geometry, None, row["plot_id"]))
     geoms = [g for g, _, _ in kept]
     layers = open_layers(store, analysed_versions(analysis), geoms) if store is not None and geoms else None
     try:

@@ -33,7 +33,7 @@ from eudr_pipeline.defs.launcher import record_job_tags, record_run_worker
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_geoparquet
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
-from eudr_pipeline.service.jobs import job_plot_request
+from eudr_pipeline.service.jobs import job_plot_requests
 from eudr_pipeline.object_store import key_join
 from eudr_pipeline.service.maps import images_key, render_job_maps
 from eudr_pipeline.service.state import ServiceState
@@ -111,7 +111,7 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
     metadata = record_job_tags(context, job_row(state, context))
     started = dt.datetime.now(dt.timezone.utc)
     plots = jobs.job_plot_rows(job_id)
-    requests = [job_plot_request(p, started.date()) for p in plots]
+    requests = job_plot_requests(plots, started.date())
     geoms = [r.geometry for r in requests if r.geometry is not None]
     bbox = tuple(shapely.total_bounds(geoms)) if geoms else None
     layers = layer_store.store().open_layer_set(bbox=bbox)
