@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 
-_COLLECTING = gc.isenabled()
-gc.disable()  # the imports build many objects and no garbage cycles: no collection while they run
-try:
+from eudr_pipeline.collector import collector_paused
+
+with collector_paused():  # the imports build many objects and no garbage cycles
     from eudr_pipeline.config import Settings
     from eudr_pipeline.core.analysis import COMMODITIES, AnalysisOptions, PlotResult, analyze_plots
     from eudr_pipeline.core.intake import parse_date, requests_from_features
@@ -38,9 +37,6 @@ try:
     from eudr_pipeline.layers.source_directory import open_layer_set
     from eudr_pipeline.plots_file import CHUNK_PLOTS, PlotChunk, plot_chunks
     from eudr_pipeline.results_file import STREAMED_FORMATS, results_writer
-finally:
-    if _COLLECTING:
-        gc.enable()
 
 
 def analysed_chunks(
@@ -78,23 +74,9 @@ def analysed_chunks(
 def run_analysis(plots: Path, sources: Path, harvest_date: dt.date | None = None, commodity: str | None = None,
                  options: AnalysisOptions = AnalysisOptions(), show_progress: bool = True) -> list[PlotResult]:
     """Every result of ``analysed_chunks``, in input order."""
-    with _collector_paused():
+    with collector_paused():
         return [r for _, results in analysed_chunks(plots, sources, harvest_date, commodity, options, show_progress)
                 for r in results]
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused: the parsed file (a million small lists), its
-    geometries and the analyses hold no reference cycles, yet it would scan them all again at
-    every full collection (a quarter of the time at 10,000 plots)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _write_results(results: list[PlotResult], out: Path | None, format: str = "json") -> None:
@@ -135,7 +117,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     chunks = analysed_chunks(Path(args.plots), Path(args.sources), harvest, args.commodity,
                              settings.analysis_options(), chunk_plots=args.chunk_plots)
     count = failed = 0
-    with _collector_paused():
+    with collector_paused():
         if args.format in STREAMED_FORMATS:  # written as the chunks come: the memory of one chunk
             with results_writer(out, args.format) as writer:
                 for _, results in chunks:

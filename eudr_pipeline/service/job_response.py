@@ -11,41 +11,11 @@ the maps of the numbers the API gives now (service/routers/results.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from eudr_pipeline.service.job_status import TERMINAL_STATUSES
 from eudr_pipeline.service.pricing import estimated_duration_s
 from eudr_pipeline.service.timestamps import iso
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while the block runs (reading, building and
-    encoding a response object of thousands of plots): each of the many collections the
-    allocation of its dicts and lists triggers would walk every live object, which more
-    than doubled the time of a 10,000-plot GET /jobs/{id} (BENCHMARKS.md). Reference
-    counting still frees everything; cycles wait for the next collection. Counted, so
-    requests in threads overlapping the block turn it back on only when the last ends."""
-    global _gc_holders
-    with _gc_lock:
-        _gc_holders += 1
-        if _gc_holders == 1:
-            gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0:
-                gc.enable()
 
 
 def utc(t: dt.datetime) -> dt.datetime:

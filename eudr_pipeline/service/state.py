@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from eudr_pipeline.collector import collector_paused
 from eudr_pipeline.config import Settings
 from eudr_pipeline.errors import SettingsError
 from eudr_pipeline.files import create_secret_file
@@ -23,7 +24,7 @@ from eudr_pipeline.object_store import ObjectStore
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.database import engine_for
 from eudr_pipeline.service.job_response import job_response
-from eudr_pipeline.service.job_store import JobStore
+from eudr_pipeline.service.job_store import JobAnalysis, JobStore
 from eudr_pipeline.service.ledger import TokenLedger
 from eudr_pipeline.service.plots import PlotStore
 from eudr_pipeline.service.throttle import LoginThrottle
@@ -70,21 +71,23 @@ class ServiceState:
         """The results store: keys ``<job_id>/...`` (maps.py, reports.py, the assets)."""
         return ObjectStore(self.settings.results_uri(), self.settings.results_dir())
 
-    def job_response(self, job: dict) -> dict:
+    def job_response(self, job: dict, analysis: JobAnalysis | None = None) -> dict:
         """The response object of ``job`` (a job row) from its plots and the analysis it
-        publishes (job_store.py: ``job["published_run"]``)."""
-        return self.job_responses([job])[0]
+        publishes (job_store.py: ``job["published_run"]``), read unless given."""
+        return self.job_responses([job], None if analysis is None else {job["job_id"]: analysis})[0]
 
-    def job_responses(self, jobs: list[dict]) -> list[dict]:
+    def job_responses(self, jobs: list[dict], analyses: dict[str, JobAnalysis] | None = None) -> list[dict]:
         """The response objects of several jobs of one user, each from its published
-        analysis, in four queries at most whatever their number (a page of GET /jobs)."""
+        analysis (read unless given: job id -> analysis), in four queries at most whatever
+        their number (a page of GET /jobs)."""
         if not jobs:
             return []
-        analyses = self.jobs.published_analyses(jobs)
-        plots_by_id = self.plots.get_many(jobs[0]["username"],
-                                          list({r["plot_id"] for a in analyses.values() for r in a.rows}))
-        return [job_response(j, analyses[j["job_id"]].rows, plots_by_id, analyses[j["job_id"]].results,
-                             self.settings.base_url()) for j in jobs]
+        with collector_paused():  # thousands of plots' rows and dicts, no cycles (collector.py)
+            analyses = self.jobs.published_analyses(jobs) if analyses is None else analyses
+            plots_by_id = self.plots.get_many(jobs[0]["username"],
+                                              list({r["plot_id"] for a in analyses.values() for r in a.rows}))
+            return [job_response(j, analyses[j["job_id"]].rows, plots_by_id, analyses[j["job_id"]].results,
+                                 self.settings.base_url()) for j in jobs]
 
     def check_jwt_secret(self) -> None:
         """SettingsError when EUDR_JWT_SECRET is set shorter than MIN_JWT_SECRET_CHARS

@@ -16,7 +16,7 @@ from eudr_pipeline.config import Settings
 from eudr_pipeline.demo import demo_plots
 from eudr_pipeline.service.app import create_app
 from eudr_pipeline.service.dry_run import simulated_analysis
-from eudr_pipeline.service.job_response import gc_paused, job_summary
+from eudr_pipeline.service.job_response import job_summary
 from eudr_pipeline.service.jobs import prepare_publication
 from eudr_pipeline.service.schemas import JobResponse
 from eudr_pipeline_tests.conftest import service_state
@@ -86,13 +86,3 @@ def test_get_and_retrieve_job_answer_as_before_with_failed_and_analysed_plots(ap
     assert gc.isenabled()
 
 
-def test_gc_paused_nests_and_restores():
-    assert gc.isenabled()
-    with gc_paused():
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    with pytest.raises(ValueError), gc_paused():
-        raise ValueError
-    assert gc.isenabled()

@@ -14,7 +14,8 @@ from eudr_pipeline.service.limits import MAX_OFFSET
 from eudr_pipeline.service.deps import CurrentUser, DryRun, StateDep
 from eudr_pipeline.service.dry_run import simulate
 from eudr_pipeline.service.job_requests import validate_job_request
-from eudr_pipeline.service.job_response import gc_paused, job_response, job_summary
+from eudr_pipeline.collector import collector_paused
+from eudr_pipeline.service.job_response import job_response, job_summary
 from eudr_pipeline.service.jobs import submit_job_rows
 from eudr_pipeline.service.pricing import estimated_duration_s, plot_costs
 from eudr_pipeline.service.schemas import ERRORS, EstimateResponse, JobList, JobResponse, MakeJobRequest, RetrieveJob
@@ -43,7 +44,7 @@ def make_job(body: MakeJobRequest, state: StateDep, username: CurrentUser, dry: 
     """Create a job over the user's plots. Consumes tokens (reserved now, spent when the
     plots are analysed, refunded for plots that fail). X-Dry-Run: true: no tokens, no
     heavy compute, a simulated analysis."""
-    with gc_paused():
+    with collector_paused():
         request = validate_job_request(body, username, state.plots)
         job_id, rows = submit_job_rows(state, username, request, dry)
         if dry:
@@ -76,12 +77,10 @@ def get_job(job_id: str, state: StateDep, username: CurrentUser, include_plots: 
     job = owned_job(state, username, job_id)
     if not include_plots:
         return json_response(job_summary(job, 0))
-    with gc_paused():
-        return json_response(state.job_response(job))
+    return json_response(state.job_response(job))
 
 
 @router.post("/jobs/retrieve_job", response_model=JobResponse, responses=ERRORS)
 def retrieve_job(body: RetrieveJob, state: StateDep, username: CurrentUser) -> Response:
     job = owned_job(state, username, body.job_id)
-    with gc_paused():
-        return json_response(state.job_response(job))
+    return json_response(state.job_response(job))
