@@ -236,6 +236,7 @@ def _result_paths(state, job_id: str) -> list[tuple[str, Path]]:
     """(label, working copy path) of a job's response JSON, images folder and the GeoParquet
     of its latest analysis run, as the results store holds them."""
     from eudr_pipeline.object_store import key_join
+    from eudr_pipeline.service.job_store import results_key
 
     results = state.results
     keys = [i.key for i in results.list(f"{job_id}/")]
@@ -253,7 +254,7 @@ def _result_paths(state, job_id: str) -> list[tuple[str, Path]]:
     parquets = [k for k in keys if k.endswith(".parquet")]
     if parquets:
         run_id = state.jobs.job(job_id).get("dagster_run_id")
-        key = key_join(job_id, f"{run_id}.parquet")
+        key = results_key(job_id, run_id)
         out.append(("results", results.working_copy(key if key in parquets else parquets[-1])))
     return out
 

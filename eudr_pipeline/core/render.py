@@ -113,8 +113,14 @@ class Frame:
         return self.north - (np.arange(self.height) + 0.5) * (self.north - self.south) / self.height
 
     def to_px(self, xy: np.ndarray) -> list[tuple[float, float]]:
+        """Pixel positions (x right, y down) of lon/lat degrees ``xy`` (n x 2)."""
+        return [(x, y) for x, y in self.px_array(xy).tolist()]
+
+    def px_array(self, xy: np.ndarray) -> np.ndarray:
+        """``to_px`` as an n x 2 array."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         sx, sy = self.width / (self.east - self.west), self.height / (self.north - self.south)
-        return [((x - self.west) * sx, (self.north - y) * sy) for x, y in xy]
+        return np.column_stack(((xy[:, 0] - self.west) * sx, (self.north - xy[:, 1]) * sy))
 
     def metres_per_px(self) -> float:
         lat = (self.south + self.north) / 2
@@ -483,13 +489,13 @@ MAX_NAMED_PLOTS = 40  # the overview names its plots when there are at most this
 def _draw_plot(draw: ImageDraw.ImageDraw, frame: Frame, geom: BaseGeometry, colour: RGB) -> tuple[float, float]:
     """A plot filled with ``colour`` (a marker when under 6 px); its label anchor in px."""
     for part in shapely.get_parts(geom):
-        pts = frame.to_px(shapely.get_coordinates(part.exterior))
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        if max(xs) - min(xs) < 6 and max(ys) - min(ys) < 6:
-            cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+        pts = frame.px_array(shapely.get_coordinates(part.exterior))
+        (x0, y0), (x1, y1) = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
+        if x1 - x0 < 6 and y1 - y0 < 6:
+            cx, cy = (x1 + x0) / 2, (y1 + y0) / 2
             draw.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=colour, outline=HALO)
         else:
-            draw.polygon(pts, fill=colour, outline=HALO)
+            draw.polygon(pts.ravel().tolist(), fill=colour, outline=HALO)
     b = geom.bounds
     (x, y), = frame.to_px(np.array([[b[2], (b[1] + b[3]) / 2]]))
     return x + 6, y - 9

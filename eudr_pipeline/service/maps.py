@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from eudr_pipeline.core.analysis import LayerSet
 from eudr_pipeline.core.render import (
@@ -50,7 +51,7 @@ from eudr_pipeline.layers.countries import country_layer
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS, IMAGERY_LAYER
 from eudr_pipeline.layers.store import LayerStore
 from eudr_pipeline.object_store import ObjectStore, key_join
-from eudr_pipeline.service.job_store import JobAnalysis
+from eudr_pipeline.service.job_store import JobAnalysis, results_key
 from eudr_pipeline.service.jobs import job_plot_requests
 from eudr_pipeline.service.state import ServiceState
 
@@ -101,20 +102,38 @@ def job_analysis(state: ServiceState, job: dict, run: str | None) -> JobAnalysis
     return state.jobs.published_analysis(job | {"published_run": run})
 
 
+def analysed_geometries(state: ServiceState, job: dict, analysis: JobAnalysis,
+                        rows: list[dict]) -> dict[str, BaseGeometry | None]:
+    """The geometry each plot of ``rows`` was analysed with (lon/lat degrees; points as
+    their circles), by plot id: read from the analysis's GeoParquet (job_analyses wrote
+    it, so the plots are not validated again), or validated again from the job's plots
+    for an analysis that has none (before migration 0003, simulated dry runs)."""
+    key = results_key(job["job_id"], analysis.run) if analysis.run else None
+    path = state.results.working_copy(key) if key and not job.get("dry_run") else None
+    if path is None:
+        return {row["plot_id"]: req.geometry for row, req in zip(rows, job_plot_requests(rows, dt.date.today()))}
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["plot_id", "geometry"])
+    found = dict(zip(table.column("plot_id").to_pylist(), shapely.from_wkb(table.column("geometry").to_numpy(False))))
+    return {row["plot_id"]: found.get(row["plot_id"]) for row in rows}
+
+
 def plot_maps(state: ServiceState, job: dict, analysis: JobAnalysis,
               plot_ids: set[str] | None = None) -> dict[str, PlotMap]:
     """What the map of each plot ``analysis`` (of ``job``) analysed shows (only
     ``plot_ids`` when given)."""
     rows = [r for r in analysis.rows if r["status"] == "done" and (plot_ids is None or r["plot_id"] in plot_ids)]
     plots = state.plots.get_many(job["username"], [r["plot_id"] for r in rows])
+    geometries = analysed_geometries(state, job, analysis, rows)
     imagery = {k: v for k, v in analysis.layer_versions.items() if k == IMAGERY_LAYER}
     out = {}
-    for row, request in zip(rows, job_plot_requests(rows, dt.date.today())):
+    for row in rows:
         result = (analysis.results.get(row["plot_id"]) or {}).get("analysis") or {}
         plot = plots.get(row["plot_id"], {})
         out[row["plot_id"]] = PlotMap(
-            geometry=request.geometry, title=plot.get("plot_name") or row["plot_id"],
-            analysis_end=dt.date.fromisoformat(result.get("analysis_end") or request.analysis_end.isoformat()),
+            geometry=geometries[row["plot_id"]], title=plot.get("plot_name") or row["plot_id"],
+            analysis_end=dt.date.fromisoformat(result["analysis_end"]) if result.get("analysis_end") else dt.date.today(),
             area_ha=plot.get("area_ha"), commodity=result.get("commodity") or plot.get("commodity"),
             risk_level=result.get("risk_level"), risk_reason=result.get("risk_reason"),
             layer_versions={s["layer"]: s["data_version"] for s in result.get("sources", [])} | imagery,

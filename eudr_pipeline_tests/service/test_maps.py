@@ -69,3 +69,21 @@ def test_a_large_job_draws_its_maps_on_first_request_and_its_thumbnails_for_the_
     first = path.stat().st_mtime_ns
     assert maps.plot_map_file(req, ids[0]).stat().st_mtime_ns == first  # kept, not drawn again
     assert maps.plot_map_file(req, "not-in-this-job") is None
+
+
+def test_maps_draw_the_geometries_the_analysis_wrote_the_same_as_validated_again(tmp_path):
+    """The maps read each plot's geometry from the analysis's GeoParquet; validating the
+    job's plots again (what an analysis without one needs) gives the same shapes."""
+    import datetime as dt
+
+    from eudr_pipeline.service.jobs import job_plot_requests
+
+    state, job, ids = run_job(tmp_path, "demo-01", "demo-03", "demo-07", "demo-10")  # a point, a multipolygon, a failure
+    analysis = maps.job_analysis(state, job, job["published_run"])
+    rows = [r for r in analysis.rows if r["status"] == "done"]
+    stored = maps.analysed_geometries(state, job, analysis, rows)
+    again = {r["plot_id"]: q.geometry for r, q in zip(rows, job_plot_requests(rows, dt.date.today()))}
+    assert set(stored) == set(again) == set(ids[:3])
+    assert all(stored[p].equals_exact(again[p], 0) and stored[p].geom_type == again[p].geom_type for p in stored)
+    legacy = maps.analysed_geometries(state, job | {"dry_run": True}, analysis, rows)  # no GeoParquet read
+    assert all(legacy[p].equals_exact(again[p], 0) for p in legacy)

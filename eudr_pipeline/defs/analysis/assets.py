@@ -20,10 +20,10 @@ analysis unpublished until someone noticed."""
 
 import collections
 import datetime as dt
-import json
 from pathlib import Path
 
 import dagster as dg
+import orjson
 import shapely
 
 from eudr_pipeline.core.analysis import PlotRequest, PlotResult, analyze_plots
@@ -33,8 +33,8 @@ from eudr_pipeline.defs.launcher import record_job_tags, record_run_worker
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
 from eudr_pipeline.files import write_geoparquet
 from eudr_pipeline.layers.reference_layers import ALL_LAYERS
+from eudr_pipeline.service.job_store import results_key
 from eudr_pipeline.service.jobs import job_plot_requests
-from eudr_pipeline.object_store import key_join
 from eudr_pipeline.service.maps import images_key, render_job_maps
 from eudr_pipeline.service.state import ServiceState
 
@@ -89,7 +89,7 @@ def write_results(path: Path, requests: list[PlotRequest], results: list[PlotRes
         "area_ha": [r.area_ha for r in results],
         "risk_level": [(r.analysis or {}).get("risk_level") for r in results],
         "error": [r.error for r in results],
-        "analysis": [json.dumps(r.analysis, ensure_ascii=False) if r.analysis else None for r in results],
+        "analysis": [orjson.dumps(r.analysis).decode() if r.analysis else None for r in results],
     })
 
 
@@ -123,7 +123,7 @@ def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResourc
         results = analyze_plots(requests, layers, analysis_options.options())
     finally:
         layers.close()
-    out = key_join(job_id, f"{context.run.run_id}.parquet")
+    out = results_key(job_id, context.run.run_id)
     write_results(state.results.local_path(out), requests, results)
     state.results.put_file(out, state.results.local_path(out))
     jobs.record_analyses(job_id, context.run.run_id, versions,
