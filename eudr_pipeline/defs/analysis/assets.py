@@ -26,6 +26,7 @@ import dagster as dg
 import orjson
 import shapely
 
+from eudr_pipeline.collector import collector_paused
 from eudr_pipeline.core.analysis import PlotRequest, PlotResult, analyze_plots
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
@@ -102,6 +103,7 @@ def write_results(path: Path, requests: list[PlotRequest], results: list[PlotRes
     "series), degradation, protected-area and indigenous-land overlaps, risk. Reads the layer versions in use. "
     "Recorded in the analysis history; users see it once job_responses publishes it (after its maps).",
 )
+@collector_paused()  # thousands of plots' rows and dicts, no cycles (collector.py)
 def job_analyses(context: dg.AssetExecutionContext, service: ServiceStateResource, layer_store: LayerStoreResource,
                  analysis_options: AnalysisOptionsResource) -> dg.MaterializeResult:
     record_run_worker(context)  # for the run worker health check (defs/launcher.py)
@@ -161,6 +163,7 @@ def failure_type(result: PlotResult, request) -> str | None:
     "full map (2020 baseline and analysis-end panels) for jobs of up to 200 plots; larger jobs' full maps are drawn "
     "on first request. Follows job_analyses automatically.",
 )
+@collector_paused()  # thousands of plots' rows and dicts, no cycles (collector.py)
 def job_images(context: dg.AssetExecutionContext, service: ServiceStateResource,
                layer_store: LayerStoreResource) -> dg.MaterializeResult:
     record_run_worker(context)  # for the run worker health check (defs/launcher.py)

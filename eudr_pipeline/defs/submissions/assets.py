@@ -15,6 +15,7 @@ import orjson
 
 import dagster as dg
 
+from eudr_pipeline.collector import collector_paused
 from eudr_pipeline.defs.analysis.assets import FOLLOWS_UPSTREAM, job_images, job_row
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import AnalysisOptionsResource, ServiceStateResource
@@ -51,6 +52,7 @@ def risk_metadata(resp: dict, state: ServiceState) -> dict:
     "job_images drew: tokens settled (once), final status set, then the analysis published: users see its numbers "
     "and maps together from then on. Follows job_images automatically.",
 )
+@collector_paused()  # thousands of plots' rows and dicts, no cycles (collector.py)
 def job_responses(context: dg.AssetExecutionContext, service: ServiceStateResource) -> dg.MaterializeResult:
     record_run_worker(context)  # for the run worker health check (defs/launcher.py)
     state = service.state()
@@ -85,6 +87,7 @@ class JobReportConfig(dg.Config):
     "its response object shows: job, counts by risk level with a chart, every plot's facts and map, the overview "
     "map, the method. The API serves it at GET /jobs/{job_id}/report. Follows job_responses automatically.",
 )
+@collector_paused()  # thousands of plots' rows and dicts, no cycles (collector.py)
 def job_reports(context: dg.AssetExecutionContext, config: JobReportConfig, service: ServiceStateResource,
                 analysis_options: AnalysisOptionsResource, layer_store: LayerStoreResource) -> dg.MaterializeResult:
     record_run_worker(context)  # for the run worker health check (defs/launcher.py)
