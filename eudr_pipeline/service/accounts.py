@@ -7,7 +7,6 @@ import sqlalchemy as sa
 
 from eudr_pipeline.service.database import users
 from eudr_pipeline.service.ledger import TokenLedger
-from eudr_pipeline.service.passwords import dummy_verify, hash_password, verify_and_update
 from eudr_pipeline.service.timestamps import utcnow
 
 
@@ -19,7 +18,9 @@ class Accounts:
     def add_user(self, username: str, password: str, tokens: int = 0) -> bool:
         """Create ``username`` (True) or, when it exists, top it up by ``tokens`` and set
         the new password (False)."""
-        password_hash = hash_password(password)
+        from eudr_pipeline.service import passwords  # Argon2 is loaded where passwords are hashed, not by run workers
+
+        password_hash = passwords.hash_password(password)
         with self.engine.begin() as con:
             exists = con.execute(sa.select(users.c.username).where(users.c.username == username)).first()
             if exists:
@@ -33,12 +34,14 @@ class Accounts:
     def authenticate(self, username: str, password: str) -> bool:
         """True when the password is the user's. The same work is done for an unknown
         user, and a hash with outdated parameters is replaced by a current one."""
+        from eudr_pipeline.service import passwords
+
         with self.engine.connect() as con:
             row = con.execute(sa.select(users.c.password_hash).where(users.c.username == username)).first()
         if row is None:
-            dummy_verify(password)
+            passwords.dummy_verify(password)
             return False
-        valid, new_hash = verify_and_update(password, row[0])
+        valid, new_hash = passwords.verify_and_update(password, row[0])
         if valid and new_hash:
             with self.engine.begin() as con:
                 con.execute(users.update().where(users.c.username == username, users.c.password_hash == row[0])
