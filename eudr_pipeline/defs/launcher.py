@@ -17,12 +17,14 @@ the run (the job sensor, the automation condition sensor, a backfill, the UI).""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus  # not exported by dagster's public API
 
 PID_TAG, HOST_TAG = "eudr/worker_pid", "eudr/worker_host"
+POOL_TAG = "eudr/run_worker_pool"  # the run was forked by the pre-imported run worker pool
 
 
 def record_run_worker(context: dg.AssetExecutionContext) -> None:
@@ -64,7 +66,33 @@ def process_alive(pid: int) -> bool:
 
 
 class LocalRunLauncher(dg.DefaultRunLauncher):
-    """DefaultRunLauncher with a run worker health check (module docstring)."""
+    """DefaultRunLauncher with a run worker health check (module docstring), that hands
+    each run to the pre-imported run worker pool when one answers (defs/run_workers.py,
+    ``EUDR_RUN_WORKER_SOCKET``) and launches it Dagster's default way otherwise."""
+
+    def launch_run(self, context) -> None:
+        from eudr_pipeline.defs import run_workers
+
+        path = os.environ.get(run_workers.SOCKET_ENV)
+        pid = run_workers.launch(path, context.dagster_run.run_id) if path else None
+        if pid is None:
+            super().launch_run(context)
+            return
+        self._instance.add_run_tags(context.dagster_run.run_id, {
+            PID_TAG: str(pid), HOST_TAG: socket.gethostname(), POOL_TAG: "true"})
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        if run is None or run.tags.get(POOL_TAG) != "true":
+            return super().terminate(run_id)
+        if run.is_finished or run.tags.get(HOST_TAG) != socket.gethostname():
+            return False
+        self._instance.report_run_canceling(run)
+        try:
+            os.kill(int(run.tags[PID_TAG]), signal.SIGINT)  # Dagster's interrupt: the run ends canceled
+        except ProcessLookupError:
+            return False
+        return True
 
     @property
     def supports_check_run_worker_health(self) -> bool:

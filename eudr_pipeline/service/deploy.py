@@ -226,6 +226,7 @@ class Deployment:
     procs: list[subprocess.Popen] = field(default_factory=list)
     log_dir: Path | None = None
     code_server: subprocess.Popen | None = None
+    run_worker_pool: subprocess.Popen | None = None
     launchers: list[subprocess.Popen] = field(default_factory=list)
     """`dagster job launch` commands started by launch_layer_refresh (not stopped: each ends
     when its run is launched, or ended)."""
@@ -294,10 +295,33 @@ class Deployment:
 
         write_atomic(self.home / "workspace.yaml", WORKSPACE_YAML.format(port=port, location=CODE_LOCATION).encode())
 
+    def start_run_worker_pool(self, quiet: bool = True, timeout: float = 120) -> None:
+        """The pre-imported run worker pool (defs/run_workers.py) of the local profile, once;
+        returns when it listens. Processes started after it (the daemon, the webserver)
+        hand their runs to it."""
+        from eudr_pipeline.defs import run_workers
+
+        if production_profile(self.settings) or (self.run_worker_pool and self.run_worker_pool.poll() is None):
+            return
+        path = run_workers.socket_path()
+        env = {**self.env, run_workers.SOCKET_ENV: str(path)}
+        out = open(self.log_dir / "run-worker-pool.log", "ab") if quiet else None
+        pool = subprocess.Popen([sys.executable, "-m", "eudr_pipeline.defs.run_workers"], env=env, cwd=PROJECT_ROOT,
+                                stdout=out, stderr=subprocess.STDOUT if quiet else None, start_new_session=True)
+        self.procs.append(pool)
+        self.run_worker_pool = pool
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if pool.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the run worker pool did not start; see {self.log_dir / 'run-worker-pool.log'}")
+            time.sleep(0.1)
+        self.env = env
+
     def start_daemon(self, quiet: bool = True) -> None:
         """The Dagster daemon (sensors, schedules, run queue, run monitoring) on the
-        deployment's code server."""
+        deployment's code server, launching runs into the run worker pool."""
         self.start_code_server(quiet)
+        self.start_run_worker_pool(quiet)
         self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
                     quiet)
 
@@ -362,6 +386,7 @@ class Deployment:
 
     def start_webserver(self, quiet: bool = True) -> None:
         self.start_code_server(quiet)
+        self.start_run_worker_pool(quiet)
         self._spawn("dagster-webserver", [bin_path("dagster-webserver"), "-w", str(self.home / "workspace.yaml"),
                                           "-h", "127.0.0.1", "-p", str(self.settings.dagster_port)], quiet)
 
@@ -396,6 +421,11 @@ class Deployment:
         if self.code_server is not None:
             (self.home / "workspace.yaml").unlink(missing_ok=True)
             self.code_server = None
+        if self.run_worker_pool is not None:
+            from eudr_pipeline.defs.run_workers import SOCKET_ENV
+
+            shutil.rmtree(Path(self.env.pop(SOCKET_ENV)).parent, ignore_errors=True)
+            self.run_worker_pool = None
         self.launchers = [p for p in self.launchers if p.poll() is None]  # reap the ended ones
 
 

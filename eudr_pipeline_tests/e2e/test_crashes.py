@@ -64,11 +64,12 @@ def command_line(p: psutil.Process) -> str:
 
 
 def run_worker(dep: Deployment, job_id: str) -> psutil.Process | None:
-    """The process running the job's run, as its assets record it (``eudr/worker_pid``)."""
-    from dagster import DagsterInstance, RunsFilter
+    """The process running the job's run once it has started its steps, as the launcher
+    and its assets record it (``eudr/worker_pid``)."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     with DagsterInstance.from_config(dep.env["DAGSTER_HOME"]) as instance:
-        runs = instance.get_runs(RunsFilter(tags={"eudr/job_id": job_id}), limit=1)
+        runs = instance.get_runs(RunsFilter(tags={"eudr/job_id": job_id}, statuses=[DagsterRunStatus.STARTED]), limit=1)
     pid = runs[0].tags.get(PID_TAG) if runs else None
     return psutil.Process(int(pid)) if pid and psutil.pid_exists(int(pid)) else None
 
@@ -112,6 +113,8 @@ def test_a_run_worker_killed_mid_analysis(deployment):
         time.sleep(0.1)
     assert worker is not None, "no run worker started"
     assert "dagster-daemon" not in command_line(worker) and worker.pid not in {p.pid for p in dep.procs}
+    assert worker.ppid() == dep.run_worker_pool.pid  # forked by the pre-imported run worker pool
+    time.sleep(0.3)  # into the analysis
     worker.send_signal(signal.SIGKILL)
     status = wait_ended(state, [job_id])
     assert status[job_id] == "done", status  # run monitoring failed the run, the sensor's attempt 2 finished it
