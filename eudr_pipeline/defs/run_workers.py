@@ -56,6 +56,10 @@ def serve(path: Path) -> None:
     """The pool: preload, then fork a run worker for each run id received on ``path``."""
     for module in PRELOAD:
         importlib.import_module(module)
+    from eudr_pipeline.layers.countries import country_layer
+
+    country_layer()  # the shipped boundaries of the maps' locator, read once (0.8 s) for every run
+    _build_definitions_once()
     gc.freeze()  # the imported objects: never collected again, so the run workers' pages stay shared
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended run workers are reaped by the kernel
     path.unlink(missing_ok=True)
@@ -76,6 +80,22 @@ def serve(path: Path) -> None:
                     conn.close()
                     _run_worker(run_id)
                 conn.sendall(f"{pid}\n".encode())
+
+
+def _build_definitions_once() -> None:
+    """The code location's definitions built as a run builds them (``definitions.defs``),
+    and the Dagster instance opened and closed, so that their modules are imported here:
+    each run then builds and opens them in about 0.15 s instead of 1.5 s."""
+    from eudr_pipeline.config import Settings
+    from eudr_pipeline.definitions import build_definitions
+
+    settings = Settings.from_env()
+    settings.apply_registry()
+    build_definitions(settings).get_repository_def()
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:  # its storage modules loaded (0.8 s), closed before any fork
+        instance.get_run_records(limit=1)
 
 
 def _run_worker(run_id: str) -> None:
