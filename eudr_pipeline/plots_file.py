@@ -95,6 +95,8 @@ def is_sequence(path: Path) -> bool:
         if first.startswith(RECORD_SEPARATOR):
             return True
         rest = fh.read(4096)
+    if not first.endswith("\n") or not rest.strip():  # one line (a whole document) or a line over 1 MiB
+        return False
     try:
         doc = loads(first)
     except ValueError:
