@@ -15,13 +15,7 @@ from typing import Any
 
 from eudr_pipeline.service.job_status import TERMINAL_STATUSES
 from eudr_pipeline.service.pricing import estimated_duration_s
-from eudr_pipeline.service.timestamps import iso
-
-
-def utc(t: dt.datetime) -> dt.datetime:
-    """``t`` timezone-aware (a naive time, as SQLite returns them, is UTC): a job row about
-    to be published mixes times read back with times of this process."""
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+from eudr_pipeline.service.timestamps import as_utc, iso
 
 
 def image_url(base_url: str, job_id: str, plot_id: str) -> str:
@@ -86,7 +80,7 @@ def job_summary(job: dict, plot_count: int) -> dict[str, Any]:
         "plots": [], "job_visualization_url": [], "harvest_date": next(iter(hd)) if len(hd) == 1 else None,
         "progress": 100 if job["status"] in TERMINAL_STATUSES else 0,
         "estimated_duration": estimated_duration_s(plot_count),
-        "time_taken": f"{(utc(job['finished_at']) - utc(job['created_at'])).total_seconds():.3f}s"
+        "time_taken": f"{(as_utc(job['finished_at']) - as_utc(job['created_at'])).total_seconds():.3f}s"
         if job.get("finished_at") else None,
         "finished_at": iso(job.get("finished_at")), "tasks": [], "val_errors": [], "checks": job["checks"],
         "dry_run": bool(job["dry_run"]), "layer_versions": job.get("layer_versions"),

@@ -22,9 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from eudr_pipeline.service.database import analysis_runs, fetch_page, job_plots, jobs
+from eudr_pipeline.service.database import analysis_runs, fetch_page, job_plots, jobs, row_dicts
 from eudr_pipeline.service.job_status import JOB_STATUSES, TERMINAL_STATUSES
-from eudr_pipeline.service.plots import row_dicts
 from eudr_pipeline.service.timestamps import utcnow
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from eudr_pipeline.core.geometry import centroid_lonlat, geodesic_area_ha, parse_geometry
 from eudr_pipeline.core.intake import check_commodity, registered_harvest_dates
 from eudr_pipeline.errors import GeometryError, IntakeError, RequestInvalid
-from eudr_pipeline.service.database import fetch_page, plots
+from eudr_pipeline.service.database import fetch_page, plots, row_dicts
 from eudr_pipeline.service.limits import (
     LONG_TEXT_FIELDS,
     MAX_FEATURES_PER_REQUEST,
@@ -70,13 +70,6 @@ def plot_row(i: int, feature: Any) -> tuple[list[dict], dict | None]:
         "lat": lat, "lon": lon, "warnings": pg.warnings,
         "features": [{"type": "Feature", "geometry": _drop_z(feature["geometry"]), "properties": props}],
     }
-
-
-def row_dicts(result: sa.CursorResult) -> list[dict[str, Any]]:
-    """The rows of ``result`` as dicts; the same as ``dict(row)`` of each ``.mappings()`` row,
-    without the per-row key lookups that make that slow over thousands of rows."""
-    keys = list(result.keys())
-    return [dict(zip(keys, r)) for r in result]
 
 
 def _drop_z(geometry: dict) -> dict:

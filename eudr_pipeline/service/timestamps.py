@@ -11,10 +11,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def as_utc(t: dt.datetime) -> dt.datetime:
+    """``t`` timezone-aware: a naive time (SQLite returns them) is taken as UTC."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
 def iso(t: dt.datetime | None) -> str | None:
-    """``t`` as ISO 8601; a naive time (SQLite returns them) is taken as UTC."""
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.isoformat()
+    """``t`` as ISO 8601 with its offset (``as_utc``)."""
+    return None if t is None else as_utc(t).isoformat()
