@@ -304,18 +304,14 @@ class Deployment:
         if production_profile(self.settings) or (self.run_worker_pool and self.run_worker_pool.poll() is None):
             return
         path = run_workers.socket_path()
-        env = {**self.env, run_workers.SOCKET_ENV: str(path)}
-        out = open(self.log_dir / "run-worker-pool.log", "ab") if quiet else None
-        pool = subprocess.Popen([sys.executable, "-m", "eudr_pipeline.defs.run_workers"], env=env, cwd=PROJECT_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT if quiet else None, start_new_session=True)
-        self.procs.append(pool)
-        self.run_worker_pool = pool
+        self.env = {**self.env, run_workers.SOCKET_ENV: str(path)}  # for the pool and the processes after it
+        self.run_worker_pool = self._spawn("run-worker-pool", [sys.executable, "-m", "eudr_pipeline.defs.run_workers"],
+                                           quiet)
         deadline = time.monotonic() + timeout
         while not path.exists():
-            if pool.poll() is not None or time.monotonic() > deadline:
+            if self.run_worker_pool.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the run worker pool did not start; see {self.log_dir / 'run-worker-pool.log'}")
             time.sleep(0.1)
-        self.env = env
 
     def start_daemon(self, quiet: bool = True) -> None:
         """The Dagster daemon (sensors, schedules, run queue, run monitoring) on the

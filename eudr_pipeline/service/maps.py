@@ -107,9 +107,8 @@ def analysed_geometries(state: ServiceState, job: dict, analysis: JobAnalysis,
     """The geometry each plot of ``rows`` was analysed with (lon/lat degrees; points as
     their circles), by plot id: read from the analysis's GeoParquet (job_analyses wrote
     it, so the plots are not validated again), or validated again from the job's plots
-    for an analysis that has none (before migration 0003, simulated dry runs)."""
-    key = results_key(job["job_id"], analysis.run) if analysis.run else None
-    path = state.results.working_copy(key) if key and not job.get("dry_run") else None
+    for an analysis that has none (before migration 0003; a dry run's simulation)."""
+    path = state.results.working_copy(results_key(job["job_id"], analysis.run)) if analysis.run else None
     if path is None:
         return {row["plot_id"]: req.geometry for row, req in zip(rows, job_plot_requests(rows, dt.date.today()))}
     import pyarrow.parquet as pq

@@ -92,7 +92,7 @@ def test_a_line_that_is_not_json_fails_alone(demo, tmp_path):
     assert "21 plots analysed" in p.stderr
 
 
-def test_exports_read_the_file_once_and_match_the_json(demo, tmp_path):
+def test_the_parquet_export_of_a_sequence_carries_the_json_analyses(demo, tmp_path):
     import geopandas as gpd
 
     sources, features = demo
