@@ -13,7 +13,6 @@ from eudr_pipeline.core.analysis import PlotRequest
 from eudr_pipeline.core.intake import analysis_config, analysis_end_of, requests_from_features
 
 from eudr_pipeline.service.job_requests import JobRequest
-from eudr_pipeline.service.job_store import JobAnalysis
 from eudr_pipeline.service.pricing import plot_costs
 from eudr_pipeline.service.state import ServiceState
 from eudr_pipeline.service.database import job_plots, jobs
@@ -80,20 +79,19 @@ class Publication:
 
     job: dict
     tokens: dict
-    analysis: JobAnalysis
 
 
 def prepare_publication(state: ServiceState, job_id: str, run: str) -> Publication:
     """Settle the job's tokens from its analysis ``run`` (once: nothing is charged for a
     re-analysis) and the job row as it will read once ``run`` is published
-    (``state.jobs.publish``), with the analysis read for it (the response is built from it)."""
+    (``state.jobs.publish``)."""
     job = state.jobs.job(job_id)
     candidate = job | {"published_run": run}
     analysis = state.jobs.published_analysis(candidate)
     tokens = settle_job(state, job, analysis.rows)
     now = utcnow()
     return Publication(candidate | {"status": final_status(analysis.rows), "layer_versions": analysis.layer_versions,
-                                    "updated_at": now, "finished_at": now}, tokens, analysis)
+                                    "updated_at": now, "finished_at": now}, tokens)
 
 
 def give_up_job(state: ServiceState, job: dict) -> None:

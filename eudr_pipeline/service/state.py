@@ -24,7 +24,7 @@ from eudr_pipeline.object_store import ObjectStore
 from eudr_pipeline.service.accounts import Accounts
 from eudr_pipeline.service.database import engine_for
 from eudr_pipeline.service.job_response import job_response
-from eudr_pipeline.service.job_store import JobAnalysis, JobStore
+from eudr_pipeline.service.job_store import JobStore
 from eudr_pipeline.service.ledger import TokenLedger
 from eudr_pipeline.service.plots import PlotStore
 from eudr_pipeline.service.throttle import LoginThrottle
@@ -71,19 +71,18 @@ class ServiceState:
         """The results store: keys ``<job_id>/...`` (maps.py, reports.py, the assets)."""
         return ObjectStore(self.settings.results_uri(), self.settings.results_dir())
 
-    def job_response(self, job: dict, analysis: JobAnalysis | None = None) -> dict:
+    def job_response(self, job: dict) -> dict:
         """The response object of ``job`` (a job row) from its plots and the analysis it
-        publishes (job_store.py: ``job["published_run"]``), read unless given."""
-        return self.job_responses([job], None if analysis is None else {job["job_id"]: analysis})[0]
+        publishes (job_store.py: ``job["published_run"]``)."""
+        return self.job_responses([job])[0]
 
-    def job_responses(self, jobs: list[dict], analyses: dict[str, JobAnalysis] | None = None) -> list[dict]:
+    def job_responses(self, jobs: list[dict]) -> list[dict]:
         """The response objects of several jobs of one user, each from its published
-        analysis (read unless given: job id -> analysis), in four queries at most whatever
-        their number (a page of GET /jobs)."""
+        analysis, in four queries at most whatever their number (a page of GET /jobs)."""
         if not jobs:
             return []
         with collector_paused():  # thousands of plots' rows and dicts, no cycles (collector.py)
-            analyses = self.jobs.published_analyses(jobs) if analyses is None else analyses
+            analyses = self.jobs.published_analyses(jobs)
             plots_by_id = self.plots.get_many(jobs[0]["username"],
                                               list({r["plot_id"] for a in analyses.values() for r in a.rows}))
             return [job_response(j, analyses[j["job_id"]].rows, plots_by_id, analyses[j["job_id"]].results,

@@ -38,3 +38,24 @@ def test_rows_with_different_checks_get_what_each_alone_gets():
     assert "self-intersect" in got[2].error and got[0].analysis_end == dt.date(2024, 3, 1)
     assert got[1].analysis_end == dt.date(2023, 5, 5) and got[1].checks == ("eudr", "protected-area")
     assert got[4].error is None and got[4].commodity == "cocoa"  # the check's config wins over the plot's
+
+
+def test_a_recorded_analysis_is_read_once_per_run_and_a_new_run_is_read_again(tmp_path):
+    from eudr_pipeline.config import Settings
+    from eudr_pipeline.service.jobs import prepare_publication
+    from eudr_pipeline_tests.conftest import service_state, submit_job_as
+
+    state = service_state(Settings(data_dir=tmp_path))
+    state.accounts.add_user("ann", "pw", 10)
+    [plot] = state.plots.register("ann", [{"type": "Feature", "properties": {"commodity": "cocoa"}, "geometry": SQUARE}])
+    job_id = submit_job_as(state, "ann", [plot["plot_id"]])
+    state.jobs.record_analyses(job_id, "run-1", {"hansen_gfc": "v1"}, [{"plot_id": plot["plot_id"], "error": "x"}])
+    publication = prepare_publication(state, job_id, "run-1")
+    first = state.jobs.published_analysis(publication.job)
+    assert state.jobs.published_analysis(publication.job) is first  # the run's analysis, read once
+    assert state.job_response(publication.job)["plots"][0]["error"] == "x"
+    state.jobs.record_analyses(job_id, "run-2", {"hansen_gfc": "v2"}, [{"plot_id": plot["plot_id"], "area_ha": 1.0,
+                                                                         "analysis": {"risk_level": "Low"}}])
+    second = state.jobs.published_analysis(publication.job | {"published_run": "run-2"})
+    assert second is not first and second.layer_versions == {"hansen_gfc": "v2"}
+    assert second.rows[0]["status"] == "done" and first.rows[0]["status"] == "failed"

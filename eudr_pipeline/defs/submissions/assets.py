@@ -63,7 +63,7 @@ def job_responses(context: dg.AssetExecutionContext, service: ServiceStateResour
         raise dg.Failure(description=f"job {job_id}: its newest analysis ({run or 'none'}) has no maps yet: "
                                      "materialize job_analyses and job_images first")
     publication = prepare_publication(state, job_id, run)
-    resp = state.job_response(publication.job, publication.analysis)
+    resp = state.job_response(publication.job)  # the analysis prepare_publication read (job_store._LAST_READ)
     state.results.put_bytes(response_key(job_id), orjson.dumps(resp, default=str, option=orjson.OPT_NON_STR_KEYS))
     state.jobs.publish(publication.job)
     return dg.MaterializeResult(metadata={
