@@ -9,8 +9,9 @@ over a copy of the benchmark layers (bench/generate.py). Not timed: 100,000 dist
 through the API, ten jobs submitted and analysed, then a new hansen_gfc version folder
 added to the layer sources and ingested by a `layer_refresh` run. Timed: from the
 re-analysis backfill's request (what `eudr jobs reanalyse --stale` does) until every job
-has published its new analysis (the API shows the new `analysis_run`), and until every run
-has ended (the reports after the responses). The run queue holds at most
+has published its new analysis (the API shows the new `analysis_run`: the backfill's
+``reanalyse_job`` runs), until every job's report is of the new analysis (the follow-up
+runs of ``job_reports``, at the lowest run priority), and until every run has ended. The run queue holds at most
 ``--max-concurrent-runs`` runs at once (EUDR_MAX_CONCURRENT_RUNS): the memory bound.
 Memory: the deployment's process tree sampled every 0.5 s (sum of resident set sizes)."""
 
@@ -127,6 +128,7 @@ def main() -> None:
         wait_for(all_done, 3600, "the first analyses")
         print(f"first analysis of {n:,} plots in {len(job_ids)} jobs: {time.time() - t0:.0f} s "
               f"(statuses {sorted({j['status'] for j in first.values()})})", file=sys.stderr)
+        wait_for(lambda: runs_ended(dep), 3600, "the first analyses' reports")  # nothing left running
         before = {j: state.jobs.job(j)["published_run"] for j in job_ids}
         hansen = sources / "hansen_gfc"
         old = sorted(p for p in hansen.iterdir() if p.is_dir())[-1]
@@ -140,15 +142,32 @@ def main() -> None:
         reanalyse_jobs(settings, stale)
         t_published = wait_for(lambda: all(state.jobs.job(j)["published_run"] != before[j] for j in job_ids),
                                3600, "the re-analyses")
+        published = {j: state.jobs.job(j)["published_run"] for j in job_ids}
+        t_reports = wait_for(lambda: reports_of(dep, published), 3600, "the reports")
         t_ended = wait_for(lambda: runs_ended(dep), 3600, "the runs' end")
         memory.stop.set()
         statuses = sorted({api.request("GET", f"/jobs/{j}?include_plots=false")["status"] for j in job_ids})
     finally:
         dep.stop()
-    print("| plots | jobs | max runs at once | published s | all runs ended s | plots per s | peak MiB (deployment) | statuses |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {n:,} | {args.jobs} | {args.max_concurrent_runs} | {t_published - t0:.0f} | {t_ended - t0:.0f} | "
-          f"{n / (t_published - t0):,.0f} | {memory.peak:.0f} | {', '.join(statuses)} |")
+    print("| plots | jobs | max runs at once | published s | reports s | all runs ended s | plots per s | "
+          "peak MiB (deployment) | statuses |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {n:,} | {args.jobs} | {args.max_concurrent_runs} | {t_published - t0:.0f} | {t_reports - t0:.0f} | "
+          f"{t_ended - t0:.0f} | {n / (t_published - t0):,.0f} | {memory.peak:.0f} | {', '.join(statuses)} |")
+
+
+def reports_of(dep: Deployment, published: dict[str, str]) -> bool:
+    """Whether every job's newest job_reports materialization is of its published analysis."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = dep.env["DAGSTER_HOME"]
+    with dg.DagsterInstance.get() as instance:
+        for job_id, run in published.items():
+            records = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("job_reports"), asset_partitions=[job_id]), limit=1).records
+            if not records or records[0].asset_materialization.metadata["analysis_run"].value != run:
+                return False
+    return True
 
 
 def runs_ended(dep: Deployment) -> bool:

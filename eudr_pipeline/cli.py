@@ -425,8 +425,8 @@ def cmd_jobs_reanalyse(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     check_reanalysable(ServiceState(settings).engine, ids)
     backfill_id = reanalyse_jobs(settings, ids)
-    print(f"backfill {backfill_id}: process_job over {len(ids)} job partition(s), run by the Dagster daemon "
-          "(no token charged)")
+    print(f"backfill {backfill_id}: reanalyse_job over {len(ids)} job partition(s), run by the Dagster daemon "
+          "(no token charged); each job's report follows in a run of its own")
     print(f"follow it at {backfill_url(settings, backfill_id)}")
     return 0
 
@@ -567,7 +567,7 @@ def add_jobs_parser(sub) -> None:
     js.add_argument("--json", action="store_true", help="as JSON, with every layer's versions")
     js.set_defaults(func=cmd_jobs_stale)
     jr = jb.add_parser("reanalyse", help="re-analyse jobs with the layer versions in use: a Dagster backfill of "
-                                         "process_job over their partitions (no token charged)")
+                                         "reanalyse_job over their partitions (no token charged)")
     jr.add_argument("job_ids", nargs="*", metavar="JOB_ID")
     jr.add_argument("--stale", action="store_true", help="every stale job (`eudr jobs stale`)")
     jr.set_defaults(func=cmd_jobs_reanalyse)

@@ -6,7 +6,7 @@ A job's **analysis shown** is the analysis its users see (its published analysis
 analysis used differs from the version now in use in the layer store. A layer the job did
 not use, or one with no version in use now, makes no job stale; dry runs (simulated) and
 jobs never analysed are never stale, nor are jobs in progress (``pending``: their run
-analyses them with the versions in use). Re-analysing a stale job (a run of ``process_job``
+analyses them with the versions in use). Re-analysing a stale job (a run of ``reanalyse_job``
 for its partition) records a new analysis with the versions in use; its tokens are not
 charged again (the ledger settles a job once).
 

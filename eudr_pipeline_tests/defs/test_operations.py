@@ -16,7 +16,7 @@ import pytest
 
 from eudr_pipeline.config import Settings
 from eudr_pipeline.definitions import build_definitions
-from eudr_pipeline.defs.operations.sensors import REANALYSIS_TAG
+from eudr_pipeline.defs.operations.jobs import REANALYSIS_TAG
 from eudr_pipeline.defs.submissions.sensors import WAITING_FOR_LAYERS, tag_value
 from eudr_pipeline.demo import write_demo
 from eudr_pipeline.service.database import token_ledger
@@ -56,9 +56,9 @@ def sensor_tick(defs, instance, name: str, cursor: str | None = None):
     return result, ctx.cursor
 
 
-def run(defs, instance, req: dg.RunRequest) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def("process_job").execute_in_process(instance=instance, partition_key=req.partition_key,
-                                                                  tags=req.tags)
+def run(defs, instance, req: dg.RunRequest, job: str = "process_job") -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=req.partition_key,
+                                                        tags=req.tags)
 
 
 def materialize_stale_jobs(defs, instance) -> dg.ExecuteInProcessResult:
@@ -125,10 +125,12 @@ def test_stale_jobs_table_check_reanalysis_and_tokens(env):
     assert {(r.partition_key, r.run_key) for r in result.run_requests} == {
         (q1, f"{q1}:reanalyse:hansen_gfc=v1.13"), (north, f"{north}:reanalyse:hansen_gfc=v1.13")}
     req = next(r for r in result.run_requests if r.partition_key == q1)
-    assert req.tags[REANALYSIS_TAG] == "true" and req.tags["eudr/owner"] == "alice"
+    assert req.tags["eudr/owner"] == "alice" and sensor.job_name == "reanalyse_job"
 
-    # the re-analysis: a second process_job run of the job, no token charged
-    assert run(defs, instance, req).success
+    # the re-analysis: a reanalyse_job run of the job, no token charged
+    reanalysis = run(defs, instance, req, sensor.job_name)
+    assert reanalysis.success
+    assert instance.get_run_by_id(reanalysis.run_id).tags[REANALYSIS_TAG] == "true"  # counted as in flight
     assert state.ledger.balance("alice") == balance and len(spends(state, q1)) == 1
     assert state.jobs.job(q1)["status"] in ("done", "done-with-errors")
     current = versions_in_use(defs.resources["layer_store"].store())

@@ -200,3 +200,43 @@ def test_a_job_response_needs_the_maps_of_the_analysis_it_publishes(env):
     assert job["published_run"] is None and job["status"] == "pending"
     assert state.job_response(job)["plots"][0]["analysis"] == {}  # pending: no analysis shown
     assert ledger_kinds(state, job_id) == ["reserve"]  # nothing settled
+
+
+def test_a_reanalyse_job_run_publishes_and_its_report_follows_at_the_lowest_priority(env):
+    """reanalyse_job publishes the new analysis (maps and response) without drawing the
+    report; the automation conditions then request the report alone, in a run at the
+    follow-up priority, below a re-analysis's and a customer job's."""
+    settings, state, sources, defs, instance = env
+    tick = evaluate(defs, instance)
+    job_id, (demo_04,) = submit(state, "demo-04")
+    instance.add_dynamic_partitions("jobs", [job_id])
+    first = defs.resolve_job_def("process_job").execute_in_process(instance=instance, partition_key=job_id)
+    assert first.success
+    tick = evaluate(defs, instance, tick.cursor)
+    assert b"v1.12" in state.results.read_bytes(f"{job_id}/report.html")
+    ledger = ledger_kinds(state, job_id)
+
+    new_hansen_release(sources)
+    ensure_demo_layers(settings)
+    again = defs.resolve_job_def("reanalyse_job").execute_in_process(instance=instance, partition_key=job_id)
+    assert again.success
+    assert [e.asset_key.path[0] for e in again.get_asset_materialization_events()] == [
+        "job_analyses", "job_images", "job_responses"]
+    run = instance.get_run_by_id(again.run_id)
+    assert run.tags["eudr/reanalysis"] == "true" and int(run.tags["dagster/priority"]) < 0
+    # published: the API shows the new analysis, and a report asked for now is of it (rendered on request)
+    client = api_client(state)
+    now = seen(client, job_id, demo_04)
+    assert now["resp"]["analysis_run"] == again.run_id and hansen(now["resp"], demo_04) == ("v1.13", "v1.13")
+    assert "v1.13" in now["report"] and "v1.12" not in now["report"]
+    assert ledger_kinds(state, job_id) == ledger  # nothing charged again
+
+    # the report alone follows, at a priority below the re-analysis's
+    tick = evaluate(defs, instance, tick.cursor)
+    assert requested(tick) == {"job_reports": {job_id}}
+    sensor = defs.resolve_sensor_def("job_automation_sensor")
+    assert int(sensor.run_tags["dagster/priority"]) < int(run.tags["dagster/priority"])
+    assert dg.materialize([defs.resolve_assets_def("job_reports")], partition_key=job_id, instance=instance).success
+    assert requested(evaluate(defs, instance, tick.cursor)) == {}
+    report_html = state.results.read_bytes(f"{job_id}/report.html").decode()
+    assert "v1.13" in report_html and "v1.12" not in report_html

@@ -158,3 +158,13 @@ def test_stale_job_in_the_dagster_ui_then_reanalysed(deployment, tmp_path):
     history = api.request("GET", f"/analysis-runs?plot_id={demo_04['plot_id']}")["analysis_runs"]
     assert len(history) == 2 and history[0]["layer_versions"] != history[1]["layer_versions"], history
     assert "0 stale job(s)" in eudr(dep, "jobs", "stale")
+    # the report follows in a run of its own (the automation sensor's, at the lowest priority), of the new analysis
+    report = wait_for("the report of the re-analysis", lambda: (
+        b"v1.13" in (html := state.results.read_bytes(f"{job_id}/report.html")) and html), 120)
+    assert b"v1.12" not in report
+    with dg.DagsterInstance.from_config(dep.env["DAGSTER_HOME"]) as instance:
+        [event] = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("job_reports"), asset_partitions=[job_id]), limit=1).records
+        follow_up = instance.get_run_by_id(event.run_id)
+        assert follow_up.tags.get("dagster/backfill") is None and int(follow_up.tags["dagster/priority"]) < 0
+        assert event.asset_materialization.metadata["analysis_run"].value == second["analysis_run"]

@@ -13,10 +13,11 @@ after ``job_images`` has drawn its maps into a folder of its own.
 sensor of defs/submissions/definitions.py): whatever re-materializes a job's analysis
 alone (a backfill of stale ``job_analyses`` partitions, a UI Materialize, a re-execution)
 is followed, for that partition, by one run of its maps, response and report, which
-publishes the new analysis. Why a condition rather than only backfills of the whole
-chain (``process_job``, which the operator's documented backfill targets anyway): an
-operator who materializes ``job_analyses`` alone would otherwise leave the job's
-analysis unpublished until someone noticed."""
+publishes the new analysis; a re-analysis (``reanalyse_job``, defs/operations/jobs.py:
+analysis, maps and response) is followed by one run of its report. Why a condition
+rather than only backfills of whole chains: an operator who materializes
+``job_analyses`` alone would otherwise leave the job's analysis unpublished until
+someone noticed, and a re-analysis publishes every job before drawing their reports."""
 
 import collections
 import datetime as dt
@@ -65,12 +66,13 @@ the sensor's runs, since eager() would otherwise request the rest of the chain a
 sensor run that failed past ``job_analyses``, racing the next attempt or publishing a
 job already ended and refunded. (eager()'s own exclusion, ``executed_with_root_target``,
 does not help here: it only looks at an asset's latest materialization of any partition,
-and a whole-job run records no asset selection.) Not followed either: a successful run
-of the whole chain (``process_job``, whoever launched it), whose downstream assets were
-updated after their upstream; a new job partition (its ``job_analyses`` is missing until
-the sensor's run). Followed: ``job_analyses`` re-materialized alone (a backfill of stale
-partitions, a UI Materialize, a re-execution), and a ``process_job`` run not launched by
-the job sensor (an operator's backfill, a re-analysis) that failed past ``job_analyses``."""
+and a whole-job run records no asset selection.) Not followed either: an asset a
+successful run updated after its upstream (``process_job``, whoever launched it: nothing;
+``reanalyse_job``: all but ``job_reports``); a new job partition (its ``job_analyses``
+is missing until the sensor's run). Followed: ``job_analyses`` re-materialized alone (a
+backfill of stale partitions, a UI Materialize, a re-execution), ``job_reports`` after a
+``reanalyse_job`` run, and a run not launched by the job sensor that failed past
+``job_analyses``."""
 
 
 def job_row(state: ServiceState, context: dg.AssetExecutionContext) -> dict:

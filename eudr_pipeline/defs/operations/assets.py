@@ -24,13 +24,13 @@ LISTED = 500
 ``eudr jobs reanalyse --stale`` have them all)."""
 CHECK_NAME = "no_stale_jobs"
 LAYERS_COLUMN = "layers (old -> new)"
-REANALYSE = ("Re-analyse exactly these jobs: `eudr jobs reanalyse --stale` (a backfill of `process_job` over "
-             "their partitions), or in this UI: Jobs > process_job > Materialize all..., paste `partition_keys` "
+REANALYSE = ("Re-analyse exactly these jobs: `eudr jobs reanalyse --stale` (a backfill of `reanalyse_job` over "
+             "their partitions), or in this UI: Jobs > reanalyse_job > Materialize all..., paste `partition_keys` "
              "into the partition selection, Launch backfill. Automatically: start `stale_jobs_sensor` "
              "(EUDR_AUTO_REANALYSE=true). No token is charged for a re-analysis.")
 
 STALE_JOBS_TABLE = dg.TableSchema(columns=[
-    dg.TableColumn("job_id", "string", description="the job's id: its partition of job_analyses and process_job"),
+    dg.TableColumn("job_id", "string", description="the job's id: its partition of job_analyses and reanalyse_job"),
     dg.TableColumn("job_name", "string"),
     dg.TableColumn("owner", "string", description="the user who submitted the job"),
     dg.TableColumn("plots", "int"),

@@ -1,4 +1,4 @@
-"""Re-analysis on demand: a Dagster backfill of the ``process_job`` job over exactly the
+"""Re-analysis on demand: a Dagster backfill of ``reanalyse_job`` (jobs.py) over exactly the
 given job partitions, created in the deployment's instance as the UI's "Launch backfill"
 creates one (status requested). The daemon's backfill loop then submits one run per
 partition (through the run queue when EUDR_MAX_CONCURRENT_RUNS is set); the UI shows its
@@ -13,14 +13,14 @@ import dagster as dg
 
 from eudr_pipeline.config import Settings
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
-from eudr_pipeline.defs.operations.sensors import REANALYSIS_TAG
+from eudr_pipeline.defs.operations.jobs import reanalyse_job
 from eudr_pipeline.errors import SettingsError
 
-JOB_NAME = "process_job"
+JOB_NAME = reanalyse_job.name
 
 
-def process_job_partition_set(workspace_file: Path, instance: dg.DagsterInstance):
-    """The remote partition set of ``process_job`` in the code locations of ``workspace_file``
+def reanalyse_job_partition_set(workspace_file: Path, instance: dg.DagsterInstance):
+    """The remote partition set of ``reanalyse_job`` in the code locations of ``workspace_file``
     (the deployment's workspace.yaml, loaded as its daemon loads it)."""
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
@@ -38,8 +38,9 @@ def process_job_partition_set(workspace_file: Path, instance: dg.DagsterInstance
 
 
 def launch_reanalysis_backfill(instance: dg.DagsterInstance, workspace_file: Path, job_ids: list[str]) -> str:
-    """Request a backfill of process_job over the partitions ``job_ids`` (added to the
-    ``jobs`` partitions where missing), tagged as a re-analysis; its id."""
+    """Request a backfill of reanalyse_job over the partitions ``job_ids`` (added to the
+    ``jobs`` partitions where missing); its id. Its runs carry the job's tags (a
+    re-analysis, at the re-analysis priority)."""
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
     from dagster._time import get_current_timestamp
@@ -47,13 +48,13 @@ def launch_reanalysis_backfill(instance: dg.DagsterInstance, workspace_file: Pat
     missing = sorted(set(job_ids) - set(instance.get_dynamic_partitions(jobs_partitions.name)))
     if missing:
         instance.add_dynamic_partitions(jobs_partitions.name, missing)
-    partition_set = process_job_partition_set(workspace_file, instance)
+    partition_set = reanalyse_job_partition_set(workspace_file, instance)
     backfill = PartitionBackfill(
         backfill_id=make_new_backfill_id(), partition_set_origin=partition_set.get_remote_origin(),
         status=BulkActionStatus.REQUESTED, partition_names=list(job_ids), from_failure=False, reexecution_steps=None,
-        tags={REANALYSIS_TAG: "true"}, backfill_timestamp=get_current_timestamp(),
+        tags={}, backfill_timestamp=get_current_timestamp(),
         title=f"Re-analysis of {len(job_ids)} job(s)",
-        description="eudr jobs reanalyse: process_job with the layer versions in use; no token charged")
+        description="eudr jobs reanalyse: the layer versions in use, published; no token charged")
     instance.add_backfill(backfill)
     return backfill.backfill_id
 

@@ -5,7 +5,7 @@
 deployment may add its own automation condition sensor for other assets beside it (that
 sensor's selection should then leave out ``AssetSelection.groups("operations")``).
 
-``stale_jobs_sensor`` is **automatic re-analysis**: it requests a ``process_job`` run for
+``stale_jobs_sensor`` is **automatic re-analysis**: it requests a ``reanalyse_job`` run (jobs.py) for
 every stale job (service/stale_jobs.py), at most ``MAX_REANALYSES_IN_FLIGHT`` in progress
 at once so customer jobs keep their turn. Its run key is the job id and the new layer
 versions, so each re-analysis is requested once: a failed one is not retried (the job
@@ -22,12 +22,11 @@ from dagster import RunsFilter
 from eudr_pipeline.defs.analysis.partitions import jobs_partitions
 from eudr_pipeline.defs.analysis.resources import ServiceStateResource
 from eudr_pipeline.defs.layers.resources import LayerStoreResource
-from eudr_pipeline.defs.submissions.sensors import IN_FLIGHT, job_run_tags, process_job
+from eudr_pipeline.defs.operations.jobs import REANALYSIS_TAG, reanalyse_job
+from eudr_pipeline.defs.submissions.sensors import IN_FLIGHT, job_run_tags
 from eudr_pipeline.service.stale_jobs import StaleJob, stale_jobs, versions_in_use
 
 MAX_REANALYSES_IN_FLIGHT = 4
-REANALYSIS_TAG = "eudr/reanalysis"
-"""Tag ("true") of every re-analysis run: the sensor's and the backfills of ``eudr jobs reanalyse``."""
 
 operations_automation_sensor = dg.AutomationConditionSensorDefinition(
     "operations_automation_sensor",
@@ -39,9 +38,10 @@ operations_automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def reanalysis_request(job: StaleJob) -> dg.RunRequest:
-    """The process_job run re-analysing ``job`` with the versions now in use; requested once."""
+    """The reanalyse_job run re-analysing ``job`` with the versions now in use; requested
+    once (the job's tags add REANALYSIS_TAG and the re-analysis priority)."""
     return dg.RunRequest(run_key=f"{job.job_id}:reanalyse:{job.new_versions()}", partition_key=job.job_id,
-                         tags={**job_run_tags(job.job_id, job.job_name, job.owner), REANALYSIS_TAG: "true"})
+                         tags=job_run_tags(job.job_id, job.job_name, job.owner))
 
 
 def next_stale_jobs(found: list[StaleJob], after: str, count: int) -> list[StaleJob]:
@@ -74,9 +74,9 @@ def reanalysis_requests(context: dg.SensorEvaluationContext, found: list[StaleJo
 def build_stale_jobs_sensor(auto_reanalyse: bool) -> dg.SensorDefinition:
     """The re-analysis sensor, running from the start when ``auto_reanalyse`` (EUDR_AUTO_REANALYSE)."""
 
-    @dg.sensor(name="stale_jobs_sensor", job=process_job, minimum_interval_seconds=30,
+    @dg.sensor(name="stale_jobs_sensor", job=reanalyse_job, minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.RUNNING if auto_reanalyse else dg.DefaultSensorStatus.STOPPED,
-               description="Automatic re-analysis (EUDR_AUTO_REANALYSE): a process_job run for every stale job, "
+               description="Automatic re-analysis (EUDR_AUTO_REANALYSE): a reanalyse_job run for every stale job, "
                            f"once per new layer versions, at most {MAX_REANALYSES_IN_FLIGHT} at once. No token charged.")
     def stale_jobs_sensor(context: dg.SensorEvaluationContext, service: ServiceStateResource,
                           layer_store: LayerStoreResource):

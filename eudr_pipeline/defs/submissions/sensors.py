@@ -35,7 +35,6 @@ from eudr_pipeline.service.jobs import finish_job, give_up_job
 process_job = dg.define_asset_job(
     "process_job",
     selection=dg.AssetSelection.assets("job_analyses", "job_images", "job_responses", "job_reports"),
-    partitions_def=jobs_partitions,
     # one process per run, not per step: a step process costs ~3 s of imports, more than a small job's work
     executor_def=dg.in_process_executor,
     description="Analyse one job's plots, render their images, settle tokens and write the response.",
