@@ -54,6 +54,14 @@ run_monitoring:
 sensors:
   use_threads: true
   num_workers: 2
+# The sensor loop turns every 0.5 s (eudr_pipeline/defs/daemon.py) and the job sensor is
+# evaluated every second: keep its skipped ticks (tens of thousands a day) one day.
+retention:
+  sensor:
+    purge_after_days:
+      skipped: 1
+      failure: 30
+      success: -1
 """
 
 
@@ -315,11 +323,12 @@ class Deployment:
 
     def start_daemon(self, quiet: bool = True) -> None:
         """The Dagster daemon (sensors, schedules, run queue, run monitoring) on the
-        deployment's code server, launching runs into the run worker pool."""
+        deployment's code server, launching runs into the run worker pool; its sensor
+        loop shortened (defs/daemon.py)."""
         self.start_code_server(quiet)
         self.start_run_worker_pool(quiet)
-        self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
-                    quiet)
+        self._spawn("dagster-daemon", [sys.executable, "-m", "eudr_pipeline.defs.daemon", "run", "-w",
+                                       str(self.home / "workspace.yaml")], quiet)  # dagster-daemon, sensor loop 0.5 s
 
     @contextlib.contextmanager
     def instance(self):

@@ -112,7 +112,7 @@ def test_a_run_worker_killed_mid_analysis(deployment):
         worker = run_worker(dep, job_id)
         time.sleep(0.1)
     assert worker is not None, "no run worker started"
-    assert "dagster-daemon" not in command_line(worker) and worker.pid not in {p.pid for p in dep.procs}
+    assert "defs.daemon" not in command_line(worker) and worker.pid not in {p.pid for p in dep.procs}
     assert worker.ppid() == dep.run_worker_pool.pid  # forked by the pre-imported run worker pool
     time.sleep(0.3)  # into the analysis
     worker.send_signal(signal.SIGKILL)
@@ -126,7 +126,7 @@ def test_the_daemon_killed_and_restarted(deployment):
     dep, state, client, _, small = deployment
     jobs = [client.request("POST", "/jobs/make_job", {"job_name": f"daemon {k}", "plot_ids": small})["job_id"]
             for k in range(3)]
-    daemon = process(dep, "dagster-daemon")
+    daemon = process(dep, "eudr_pipeline.defs.daemon")
     os.kill(daemon.pid, signal.SIGKILL)
     daemon.wait(10)
     jobs += [client.request("POST", "/jobs/make_job", {"job_name": "while down", "plot_ids": small})["job_id"]]
@@ -149,3 +149,17 @@ def test_the_api_killed_and_restarted(deployment):
     again = Client(client.base_url).login("carol", "carol-pw")
     assert all(again.request("GET", f"/jobs/{j}?include_plots=false")["status"] == "done" for j in jobs), status
     assert_consistent(state, jobs)
+
+
+def test_the_daemon_evaluates_the_job_sensor_every_second(deployment):
+    """The deployment's daemon (defs/daemon.py) turns its sensor loop every 0.5 s, so the
+    job sensor (minimum interval 1 s) is evaluated about every second; Dagster's own loop
+    would space its ticks 5 s at least, and a submitted job would wait for that."""
+    dep = deployment[0]
+    time.sleep(12)  # ticks of the running daemon, whatever the tests before did
+    with dep.instance() as instance:
+        [sensor] = [s for s in instance.all_instigator_state() if s.name == "job_submission_sensor"]
+        ticks = instance.get_ticks(sensor.instigator_origin_id, sensor.selector_id, limit=10)
+    times = sorted(t.timestamp for t in ticks)
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    assert len(gaps) == 9 and gaps[len(gaps) // 2] < 3, gaps

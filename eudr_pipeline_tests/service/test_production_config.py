@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,8 @@ def test_compose_daemon_and_webserver_load_the_one_code_server():
     for name in ("daemon", "webserver"):
         command = services[name]["command"]
         assert command[command.index("-w") + 1] == "deploy/production/workspace.yaml"
+    # the daemon is dagster-daemon with the sensor loop shortened (eudr_pipeline/defs/daemon.py)
+    assert services["daemon"]["command"][:4] == ["python", "-m", "eudr_pipeline.defs.daemon", "run"]
+    shown = subprocess.run([sys.executable, "-m", "eudr_pipeline.defs.daemon", "run", "--help"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "dagster-daemon run" in shown.stdout, shown.stdout + shown.stderr

@@ -40,6 +40,9 @@ process_job = dg.define_asset_job(
     description="Analyse one job's plots, render their images, settle tokens and write the response.",
 )
 
+JOB_SENSOR_INTERVAL_S = 1
+"""The job sensor's minimum interval: a submitted job waits about this long for its run
+(the deployment's daemon loops every 0.5 s, defs/daemon.py; Dagster's own every 5 s)."""
 REQUIRED_LAYERS = ("jrc_gfc2020", "hansen_gfc")
 """The layers without whose accepted version no job can be analysed (job_analyses)."""
 WAITING_FOR_LAYERS = "waiting for layer versions"
@@ -68,7 +71,7 @@ def layers_ready(store: LayerStore) -> bool:
 def build_job_submission_sensor(max_attempts: int) -> dg.SensorDefinition:
     """The sensor, ending a job after ``max_attempts`` failed runs (EUDR_MAX_RUN_ATTEMPTS)."""
 
-    @dg.sensor(name="job_submission_sensor", job=process_job, minimum_interval_seconds=2,
+    @dg.sensor(name="job_submission_sensor", job=process_job, minimum_interval_seconds=JOB_SENSOR_INTERVAL_S,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Launch a run for every pending job (once the layer store has jrc_gfc2020 and "
                            "hansen_gfc versions); retry runs that died; end jobs out of attempts.")
