@@ -1,14 +1,18 @@
 """Benchmark: from make_job to `done` through the real deployment (API server + Dagster
 daemon with the job sensor + run workers), for a 1-plot and a 10,000-plot job.
 
-    python bench/bench_service.py [--plots 1 10000] [--repeat 3]
+    python bench/bench_service.py [--plots 1 10000] [--repeat 3] [--daemons ours dagster]
 
 Layers: the benchmark layers of bench/generate.py (ingested into the store first, not
 timed). Plots: bench/data/plots_10000.geojson (real Nicaragua plots and shifted copies),
 registered through the API before the clock starts. Reports per job size the medians of:
 submit (the make_job call until its 200), queueing (submission -> run created by the
 sensor), run start (created -> run worker started), analysis, images and response (the
-three asset steps), and total: submission -> the API answering `done` (images included)."""
+three asset steps), and total: submission -> the API answering `done` (images included).
+
+``--daemons``: ``ours`` is the deployment's daemon (eudr_pipeline/defs/daemon.py: the
+sensor loop every 0.5 s); ``dagster`` the baseline, Dagster's own ``dagster-daemon`` (its
+loop every 5 s), in a deployment of its own after the first, same code otherwise."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from eudr_pipeline.config import Settings  # noqa: E402
 from eudr_pipeline.service.client import Client  # noqa: E402
-from eudr_pipeline.service.deploy import Deployment, ensure_demo_layers, free_port  # noqa: E402
+from eudr_pipeline.service.deploy import Deployment, bin_path, ensure_demo_layers, free_port  # noqa: E402
 from eudr_pipeline.service.state import ServiceState  # noqa: E402
 
 SOURCE_PLOTS = HERE.parent.parent / "shared" / "data" / "real" / "plots" / "nicaragua_coffee_1124.geojson"
@@ -46,22 +50,48 @@ def step_split(instance, job_id: str) -> dict[str, float]:
             **{k: stats[k].end_time - stats[k].start_time for k in ("job_analyses", "job_images", "job_responses")}}
 
 
+class DagsterDaemonDeployment(Deployment):
+    """The deployment with Dagster's own daemon (the baseline of ``--daemons dagster``)."""
+
+    def start_daemon(self, quiet: bool = True) -> None:
+        self.start_code_server(quiet)
+        self.start_run_worker_pool(quiet)
+        self._spawn("dagster-daemon", [bin_path("dagster-daemon"), "run", "-w", str(self.home / "workspace.yaml")],
+                    quiet)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--plots", type=int, nargs="+", default=[1, 10000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--daemons", nargs="+", choices=["ours", "dagster"], default=["ours"])
     args = ap.parse_args()
     data = HERE / "data"
     subprocess.run([sys.executable, str(HERE / "generate.py"), "--plots", str(SOURCE_PLOTS), "--out", str(data),
                     "--n-plots", "10000"], check=True, stdout=subprocess.DEVNULL)
-    run_dir = data / f"service_{int(time.time())}"
+    rows = []
+    for daemon in args.daemons:
+        rows += measure(daemon, args, data)
+    keys = ["submit", "queueing", "run_start", "analysis", "images", "response", "total", "fetch_full_response"]
+    print("| daemon | plots | runs | " + " | ".join(f"{k} s" for k in keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for daemon in args.daemons:
+        for n in args.plots:
+            sel = [r for r in rows if r["plots"] == n and r["daemon"] == daemon]
+            print(f"| {daemon} | {n} | {len(sel)} | "
+                  + " | ".join(f"{statistics.median(r[k] for r in sel):.2f}" for k in keys) + " |")
+
+
+def measure(daemon: str, args: argparse.Namespace, data: Path) -> list[dict]:
+    """The job latencies of a fresh deployment with ``daemon`` (ours or dagster)."""
+    run_dir = data / f"service_{int(time.time())}_{daemon}"
     settings = Settings(data_dir=run_dir, layer_sources=str(data / "sources"), api_port=free_port())
     ensure_demo_layers(settings)
-    dep = Deployment.prepare(settings)
+    dep = (DagsterDaemonDeployment if daemon == "dagster" else Deployment).prepare(settings)
     state = ServiceState(settings)
     state.accounts.add_user("bench", "bench-pw", 10**9)
+    rows: list[dict] = []
     features = json.loads((data / "plots_10000.geojson").read_text())["features"]
-    rows = []
     try:
         dep.start_api()
         dep.start_daemon()
@@ -85,19 +115,15 @@ def main() -> None:
                 full = api.request("GET", f"/jobs/{job['job_id']}")
                 t_fetch = time.time() - t_done
                 s = step_split(instance, job["job_id"])
-                rows.append({"plots": n, "status": full["status"], "submit": t_sub - t0, "queueing": s["created"] - t0,
-                             "run_start": s["started"] - s["created"], "analysis": s["job_analyses"],
+                rows.append({"daemon": daemon, "plots": n, "status": full["status"], "submit": t_sub - t0,
+                             "queueing": s["created"] - t0, "run_start": s["started"] - s["created"], "analysis": s["job_analyses"],
                              "images": s["job_images"], "response": s["job_responses"], "total": t_done - t0,
                              "fetch_full_response": t_fetch})
                 print(json.dumps(rows[-1]), file=sys.stderr)
+        instance.dispose()
     finally:
         dep.stop()
-    keys = ["submit", "queueing", "run_start", "analysis", "images", "response", "total", "fetch_full_response"]
-    print("| plots | runs | " + " | ".join(f"{k} s" for k in keys) + " |")
-    print("|---|---|" + "---|" * len(keys))
-    for n in args.plots:
-        sel = [r for r in rows if r["plots"] == n]
-        print(f"| {n} | {len(sel)} | " + " | ".join(f"{statistics.median(r[k] for r in sel):.2f}" for k in keys) + " |")
+    return rows
 
 
 if __name__ == "__main__":
