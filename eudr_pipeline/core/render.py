@@ -148,16 +148,34 @@ def draws_rasters(frame: Frame, layers: LayerSet | None) -> bool:
 
 def class_index(frame: Frame, layers: LayerSet | None, end_year: int | None) -> np.ndarray:
     """PALETTE indices of the frame's pixels: forest 2020 (and, with ``end_year``, loss
-    after 2020 by year and degradation up to ``end_year``) over other land / no data."""
-    idx = np.zeros((frame.height, frame.width), np.uint8)
-    if draws_rasters(frame, layers):
-        lon, lat = frame.lon_centres(), frame.lat_centres()
-        fv, fcov = layers.forest_2020.sample_grid(lon, lat)
-        forest = fcov & (fv == 1)
-        idx = np.where(fcov, np.where(forest, 2, 0), 1).astype(np.uint8)
-        if end_year is not None:
-            _mark_change(idx, forest, layers, lon, lat, end_year)
-    return idx
+    after 2020 by year and degradation up to ``end_year``) over other land / no data.
+
+    Each pixel shows the cells containing its centre, one per layer. Neighbouring pixel
+    rows (columns) that fall in the same cell row (column) of every layer drawn are equal,
+    so the classes are computed once per such run of rows and of columns (a 200 px
+    thumbnail over 40 cells: 40 x 40 instead of 200 x 200) and then repeated: the same
+    pixels, a fraction of the work."""
+    if not draws_rasters(frame, layers):
+        return np.zeros((frame.height, frame.width), np.uint8)
+    drawn = [layers.forest_2020] + ([r for r in (layers.degradation_year, layers.loss_year) if r is not None]
+                                    if end_year is not None else [])
+    lon, lon_runs = _runs([r.grid.col_of for r in drawn], frame.lon_centres())
+    lat, lat_runs = _runs([r.grid.row_of for r in drawn], frame.lat_centres())
+    fv, fcov = layers.forest_2020.sample_grid(lon, lat)
+    forest = fcov & (fv == 1)
+    idx = np.where(fcov, np.where(forest, 2, 0), 1).astype(np.uint8)
+    if end_year is not None:
+        _mark_change(idx, forest, layers, lon, lat, end_year)
+    return idx.take(lat_runs, axis=0).take(lon_runs, axis=1)
+
+
+def _runs(cell_of: list, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first centre of each run of consecutive ``centres`` that every ``cell_of``
+    (a grid's col_of or row_of) maps to the same cell, and each centre's run number."""
+    cells = np.stack([f(centres) for f in cell_of])
+    new_run = np.any(cells[:, 1:] != cells[:, :-1], axis=0)
+    run = np.concatenate(([0], np.cumsum(new_run)))
+    return centres[np.concatenate(([True], new_run))], run
 
 
 def _mark_change(idx: np.ndarray, forest: np.ndarray, layers: LayerSet, lon: np.ndarray, lat: np.ndarray,
