@@ -149,7 +149,7 @@ def written_precisions(written: Sequence[Any]) -> list[int | None]:
     decimals, valid = _text_decimals(rings.xy)
     position_plot = rings.position_plot()
     n = len(plain)
-    texts_only = np.array(_texts_only([written[k] for k, _ in plain]), dtype=bool)
+    texts_only = np.array(_each([written[k] for k, _ in plain], _texts_only), dtype=bool)
     ok = rings.converted & ~_plot_any(~valid.all(axis=1), position_plot, n) & texts_only
     most = np.zeros(n, dtype=np.int64)
     np.maximum.at(most, position_plot, decimals.max(axis=1, initial=0))
@@ -172,18 +172,21 @@ def _text_decimals(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(point >= 0, length - point - 1, 0).astype(np.int64), valid
 
 
-def _texts_only(values: list) -> list[bool]:
-    """For each of ``values``: whether it is nested lists of texts only (numpy turns numbers
-    into texts too, so this is asked of the values themselves): outside its texts, its
-    orjson text holds only brackets and commas. All at once when they are."""
-    def plain(value: Any) -> bool:
-        try:
-            text = orjson.dumps(value)
-        except TypeError:
-            return False
-        return b"\\" not in text and not b"".join(text.split(b'"')[0::2]).translate(None, b"[],")
-
+def _each(values: list, plain: Callable[[Any], bool]) -> list[bool]:
+    """``plain`` of each of ``values``, asked once of all of them first (one orjson pass
+    when every one is plain, the usual case)."""
     return [True] * len(values) if plain(values) else [plain(v) for v in values]
+
+
+def _texts_only(value: Any) -> bool:
+    """Whether ``value`` is nested lists of texts only (numpy turns numbers into texts too,
+    so this is asked of the values themselves): outside its texts, its orjson text holds
+    only brackets and commas."""
+    try:
+        text = orjson.dumps(value)
+    except TypeError:
+        return False
+    return b"\\" not in text and not b"".join(text.split(b'"')[0::2]).translate(None, b"[],")
 
 
 def _position(pos: Any, where: str) -> tuple[float, float]:
@@ -349,16 +352,13 @@ def _rings_of(nested: Any, depth: int) -> list[list] | None:
     return polygons
 
 
-def _numbers_only(values: list) -> list[bool]:
-    """For each of ``values``: whether it is nested lists of JSON numbers only (no bool,
-    null, NaN, string, mapping), judged from its orjson text, all at once when they are."""
-    def plain(value: Any) -> bool:
-        try:
-            return not orjson.dumps(value).translate(None, _NUMBER_LIST_BYTES)
-        except TypeError:  # integers beyond 64 bits, nesting too deep, other types
-            return False
-
-    return [True] * len(values) if plain(values) else [plain(v) for v in values]
+def _numbers_only(value: Any) -> bool:
+    """Whether ``value`` is nested lists of JSON numbers only (no bool, null, NaN, string,
+    mapping), judged from its orjson text."""
+    try:
+        return not orjson.dumps(value).translate(None, _NUMBER_LIST_BYTES)
+    except TypeError:  # integers beyond 64 bits, nesting too deep, other types
+        return False
 
 
 def _positions_array(positions: list, kind: str) -> np.ndarray | None:
@@ -433,7 +433,7 @@ def _plain_polygons(types: list[str], coords: list[Any], wheres: list[str]) -> l
     nested = [_rings_of(c, 2 if t == "Polygon" else 3) for t, c in zip(types, coords)]
     fast = [k for k, rings in enumerate(nested)
             if rings is not None and sum(len(r) for polygon in rings for r in polygon) <= MAX_VERTICES_PER_PLOT]
-    fast = [k for k, plain in zip(fast, _numbers_only([coords[k] for k in fast])) if plain]
+    fast = [k for k, plain in zip(fast, _each([coords[k] for k in fast], _numbers_only)) if plain]
     rings = _ring_arrays([nested[k] for k in fast], "f")
     n = len(fast)
     ok = rings.converted.copy()

@@ -96,6 +96,9 @@ def test_plot_of_several_features_is_their_union():
 
 
 def test_real_geometries_parse_with_pyproj_area():
+    """Every valid real plot's area is pyproj's geodesic area of the GeoJSON geometry as
+    shapely reads it (rings oriented as pyproj wants), to 1e-9."""
+    geod, checked = Geod(ellps="WGS84"), 0
     for name in ("brazil_single_polygon", "indonesia_kalimantan_3", "worldwide_150_multipolygons"):
         fc = json.loads((FIXTURES / "plots" / f"{name}.geojson").read_text())
         for i, f in enumerate(fc["features"]):
@@ -104,7 +107,11 @@ def test_real_geometries_parse_with_pyproj_area():
             except GeometryError as exc:  # real data holds a few invalid drawings: the reason must say why
                 assert "polygon" in str(exc)
                 continue
-            assert geodesic_area_ha(pg.geometry) > 0
+            shape = shapely.orient_polygons(shapely.geometry.shape(f["geometry"]))
+            expected = abs(geod.geometry_area_perimeter(shape)[0]) / 1e4
+            assert expected > 0 and geodesic_area_ha(pg.geometry) == pytest.approx(expected, rel=1e-9), (name, i)
+            checked += 1
+    assert checked >= 150
 
 
 def test_mixed_2d_3d_positions_are_fine_and_bad_ones_are_named():
