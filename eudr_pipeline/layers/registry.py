@@ -119,16 +119,15 @@ class Registry:
         return tuple(out)
 
 
-class _Invalid(ValueError):
-    """A value of the registry file that does not fit its field; ``where``: the field's path."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
+def _invalid(where: str, message: str) -> SettingsError:
+    """A value of the registry file that does not fit its field (``where``: the field's
+    path); load_registry names the file."""
+    return SettingsError(f"{where}: {message}")
 
 
 def _check(kind: Any, value: Any, where: str) -> Any:
     """``value`` as the type ``kind`` (a dataclass, str, bool, int, float, a date, a
-    Literal, X | None, list[X], tuple[X, Y], dict[str, X]), or _Invalid at ``where``."""
+    Literal, X | None, list[X], tuple[X, Y], dict[str, X]), or SettingsError at ``where``."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if dataclasses.is_dataclass(kind):
         return _spec(kind, value, where)
@@ -138,42 +137,42 @@ def _check(kind: Any, value: Any, where: str) -> Any:
         return _check(next(a for a in args if a is not type(None)), value, where)
     if origin is Literal:
         if value not in args:
-            raise _Invalid(where, f"must be one of {', '.join(map(repr, args))}, not {value!r}")
+            raise _invalid(where, f"must be one of {', '.join(map(repr, args))}, not {value!r}")
         return value
     if origin in (list, tuple, dict):
         if not isinstance(value, dict if origin is dict else list):
-            raise _Invalid(where, f"must be a {'table' if origin is dict else 'list'}, not {value!r}")
+            raise _invalid(where, f"must be a {'table' if origin is dict else 'list'}, not {value!r}")
         if origin is dict:
             return {k: _check(args[1], v, f"{where}.{k}") for k, v in value.items()}
         if origin is tuple and len(value) != len(args):
-            raise _Invalid(where, f"must have {len(args)} items, not {len(value)}")
+            raise _invalid(where, f"must have {len(args)} items, not {len(value)}")
         items = [_check(args[0] if origin is list else args[i], v, f"{where}.{i}") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _Invalid(where, f"must be {'a date' if kind is dt.date else kind.__name__}, not {value!r}")
+        raise _invalid(where, f"must be {'a date' if kind is dt.date else kind.__name__}, not {value!r}")
     return value
 
 
 def _spec(cls: type, value: Any, where: str) -> Any:
     """An instance of the dataclass ``cls`` from the table ``value`` (every field checked)."""
     if not isinstance(value, dict):
-        raise _Invalid(where, f"must be a table, not {value!r}")
+        raise _invalid(where, f"must be a table, not {value!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     prefix = f"{where}." if where else ""
     for key in sorted(value.keys() - fields.keys()):
-        raise _Invalid(f"{prefix}{key}", "unknown field")
+        raise _invalid(f"{prefix}{key}", "unknown field")
     for name, f in fields.items():
         if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _Invalid(f"{prefix}{name}", "field required")
+            raise _invalid(f"{prefix}{name}", "field required")
     try:
         return cls(**{k: _check(hints[k], v, f"{prefix}{k}") for k, v in value.items()})
-    except _Invalid:
+    except SettingsError:
         raise
-    except ValueError as exc:
-        raise _Invalid(where or "registry", str(exc)) from exc
+    except ValueError as exc:  # a spec's own consistency check
+        raise _invalid(where or "registry", str(exc)) from exc
 
 
 def _read(path: Path) -> dict:
@@ -196,7 +195,7 @@ def load_registry(override: Path | str | None = None) -> Registry:
         data["datasets"] = {**data["datasets"], **extra.get("datasets", {})}
     try:
         registry = _spec(Registry, data, "")
-    except _Invalid as exc:
+    except SettingsError as exc:
         raise SettingsError(f"dataset registry {override or DEFAULT_REGISTRY}: {exc}") from exc
     names = [i.name for i in registry.indicators()]
     bad = [n for n in [*registry.datasets, *names] if not re.match(NAME, n)]
