@@ -179,6 +179,31 @@ def test_stale_jobs_is_requested_when_a_layer_version_is_recorded(env):
     assert result.total_requested == 1
 
 
+def test_a_layer_version_recorded_right_after_a_request_is_not_lost(env):
+    """stale_jobs requested on one tick (its first, or the hourly one), then a layer version
+    recorded before the next tick, while that request's run may already have read the
+    layers: the next tick requests stale_jobs again (the daily 03:00 refresh meets the
+    hourly tick)."""
+    defs, instance, state, sources, _ = env
+    refresh = defs.resolve_job_def("layer_refresh")
+    assert refresh.execute_in_process(instance=instance).success
+    selection = dg.AssetSelection.assets("stale_jobs")
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+    if result.total_requested == 0:  # never materialized: requested on the next tick at the latest
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                                   cursor=result.cursor)
+    assert result.total_requested == 1
+    new_hansen_release(sources)
+    assert refresh.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("hansen_gfc")]).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                               cursor=result.cursor)
+    assert result.total_requested == 1
+    materialize_stale_jobs(defs, instance)  # that run, after the version: nothing more to do
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                               cursor=result.cursor)
+    assert result.total_requested == 0
+
+
 def test_the_job_sensor_waits_for_the_layer_versions(env):
     defs, instance, state, sources, plots = env
     job_id = submit(state, plots, "alice", "early", ("demo-02",))

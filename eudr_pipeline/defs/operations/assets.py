@@ -42,11 +42,20 @@ STALE_JOBS_TABLE = dg.TableSchema(columns=[
 
 def stale_jobs_condition() -> dg.AutomationCondition:
     """After a layer asset records a new version, at every hour, and when never materialized
-    (unless its last run failed: then at the next of the others); never two runs at once."""
+    (unless its last run failed: then at the next of the others); never two runs at once.
+
+    A layer version recorded after the last request counts even when it falls in the same
+    tick window as that request (the hourly tick and the daily 03:00 layer refresh meet):
+    its own ``since`` is reset by the request alone, and Dagster keeps the trigger when its
+    time (the layer's materialization) is later than the reset's (the request). Under one
+    ``since_last_handled`` of all three triggers, an OR that carries no times, the reset
+    won, and the stale list waited for the next hour."""
     ac = dg.AutomationCondition
-    trigger = ((ac.missing() & ~ac.execution_failed()).with_label("never materialized")
-               | ac.any_deps_updated() | ac.cron_tick_passed(HOURLY, "UTC"))
-    return (trigger.since_last_handled() & ~ac.in_progress()).with_label("layer version recorded, or hourly")
+    once = ((ac.missing() & ~ac.execution_failed()).with_label("never materialized")
+            | ac.cron_tick_passed(HOURLY, "UTC")).since_last_handled()
+    layer_version = ac.any_deps_match(ac.newly_updated()).since(ac.newly_requested()).with_label(
+        "layer version recorded since the last request")  # any_deps_updated() holds an OR: no times
+    return ((once | layer_version) & ~ac.in_progress()).with_label("layer version recorded, or hourly")
 
 
 def submitted_text(when: dt.datetime) -> str:
