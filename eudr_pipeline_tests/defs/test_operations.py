@@ -152,31 +152,43 @@ def test_the_reanalysis_sensor_is_off_unless_the_setting_says_so(tmp_path):
     assert isinstance(result, dg.SkipReason) and result.skip_message == "no stale job"
 
 
+STALE_JOBS = dg.AssetSelection.assets("stale_jobs")
+
+
+def stale_jobs_tick(defs, instance, cursor=None) -> dg.EvaluateAutomationConditionsResult:
+    """One tick of the operations automation sensor's condition for stale_jobs."""
+    return dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=STALE_JOBS, cursor=cursor)
+
+
+def first_stale_jobs_request(defs, instance) -> dg.EvaluateAutomationConditionsResult:
+    """The layers refreshed, then the tick that first requests stale_jobs (never materialized:
+    the first or the next tick)."""
+    assert defs.resolve_job_def("layer_refresh").execute_in_process(instance=instance).success
+    result = stale_jobs_tick(defs, instance)
+    if result.total_requested == 0:
+        result = stale_jobs_tick(defs, instance, result.cursor)
+    assert result.total_requested == 1
+    return result
+
+
+def new_hansen_version(defs, instance, sources) -> None:
+    new_hansen_release(sources)
+    assert defs.resolve_job_def("layer_refresh").execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("hansen_gfc")]).success
+
+
 def test_stale_jobs_is_requested_when_a_layer_version_is_recorded(env):
     defs, instance, state, sources, _ = env
-    refresh = defs.resolve_job_def("layer_refresh")
-    assert refresh.execute_in_process(instance=instance).success
-    selection = dg.AssetSelection.assets("stale_jobs")
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
-    cursor = result.cursor
-    if result.total_requested == 0:  # never materialized: requested on the next tick at the latest
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                                   cursor=cursor)
-        cursor = result.cursor
-    assert result.total_requested == 1
+    result = first_stale_jobs_request(defs, instance)
     materialize_stale_jobs(defs, instance)
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection, cursor=cursor)
+    result = stale_jobs_tick(defs, instance, result.cursor)
     assert result.total_requested == 0
     # nothing new: the layer assets record nothing, and nothing is requested
-    assert refresh.execute_in_process(instance=instance).success
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                               cursor=result.cursor)
+    assert defs.resolve_job_def("layer_refresh").execute_in_process(instance=instance).success
+    result = stale_jobs_tick(defs, instance, result.cursor)
     assert result.total_requested == 0
-    new_hansen_release(sources)
-    assert refresh.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("hansen_gfc")]).success
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                               cursor=result.cursor)
-    assert result.total_requested == 1
+    new_hansen_version(defs, instance, sources)
+    assert stale_jobs_tick(defs, instance, result.cursor).total_requested == 1
 
 
 def test_a_layer_version_recorded_right_after_a_request_is_not_lost(env):
@@ -185,23 +197,12 @@ def test_a_layer_version_recorded_right_after_a_request_is_not_lost(env):
     layers: the next tick requests stale_jobs again (the daily 03:00 refresh meets the
     hourly tick)."""
     defs, instance, state, sources, _ = env
-    refresh = defs.resolve_job_def("layer_refresh")
-    assert refresh.execute_in_process(instance=instance).success
-    selection = dg.AssetSelection.assets("stale_jobs")
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
-    if result.total_requested == 0:  # never materialized: requested on the next tick at the latest
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                                   cursor=result.cursor)
-    assert result.total_requested == 1
-    new_hansen_release(sources)
-    assert refresh.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("hansen_gfc")]).success
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                               cursor=result.cursor)
+    result = first_stale_jobs_request(defs, instance)
+    new_hansen_version(defs, instance, sources)
+    result = stale_jobs_tick(defs, instance, result.cursor)
     assert result.total_requested == 1
     materialize_stale_jobs(defs, instance)  # that run, after the version: nothing more to do
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                               cursor=result.cursor)
-    assert result.total_requested == 0
+    assert stale_jobs_tick(defs, instance, result.cursor).total_requested == 0
 
 
 def test_the_job_sensor_waits_for_the_layer_versions(env):
